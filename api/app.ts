@@ -1,0 +1,117 @@
+/**
+ * The HTTP front door: Heroku's POST /v1/agents/heroku plus our durable-run
+ * extensions (spec Part B). Every route is thin; the run lives in Temporal.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Client } from '@temporalio/client';
+import { ApiError, invalidRequest } from '../common/errors';
+import type { ApiConfig } from '../common/config';
+import { isRunId } from '../common/run-ids';
+import { authenticate } from './auth';
+import { startRun } from './start-run';
+import { readRun, cancelRun, listRuns } from './runs';
+import { RunFeeds, type Log } from './run-feeds';
+import { streamRun } from './stream-run';
+import { healthOf } from './health';
+
+export interface AppDeps {
+  client: Client;
+  namespace: string;
+  config: ApiConfig;
+  log: Log & { info(msg: string, meta?: Record<string, unknown>): void };
+}
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+const route = (handler: Handler) => (req: Request, res: Response, next: NextFunction) => handler(req, res).catch(next);
+
+export function createApp(deps: AppDeps) {
+  const { client, config, log } = deps;
+  const feeds = new RunFeeds(client, log);
+  const { keepAliveMs } = config;
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', route(async (_req, res) => {
+    const health = await healthOf(client, deps.namespace);
+    res.status(health.ok ? 200 : 503).json(health);
+  }));
+
+  const v1 = express.Router();
+  v1.use(authenticate(config.apiKeys));
+
+  v1.post(
+    '/agents/heroku',
+    // Any content type is read as JSON: Heroku's clients are not all careful with headers.
+    express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
+    route(async (req, res) => {
+      const runId = await startRun(client, config, req.body, {
+        apiKeyId: res.locals.apiKeyId as string,
+        idempotencyKey: req.get('Idempotency-Key'),
+      });
+      log.info('run started', { runId });
+      streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs);
+    }),
+  );
+
+  v1.get('/agents/runs', route(async (req, res) => {
+    res.json(await listRuns(client, req.query));
+  }));
+
+  v1.get('/agents/runs/:id', route(async (req, res) => {
+    res.json(await readRun(client, runIdParam(req)));
+  }));
+
+  v1.post('/agents/runs/:id/cancel', route(async (req, res) => {
+    res.status(202).json(await cancelRun(client, runIdParam(req)));
+  }));
+
+  v1.get('/agents/runs/:id/stream', route(async (req, res) => {
+    const runId = runIdParam(req);
+    await readRun(client, runId); // 404 before any stream starts
+    streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs);
+  }));
+
+  v1.get('/mcp/servers', (_req, res) => {
+    res.json([]);
+  });
+
+  app.use('/v1', v1);
+
+  app.use((_req: Request, _res: Response, next: NextFunction) => {
+    next(new ApiError(404, 'not_found_error', 'no such endpoint'));
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const apiError = toApiError(err);
+    if (apiError.status >= 500) log.warn('request failed', { error: String(err) });
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(apiError.status).json(apiError.body());
+  });
+  return app;
+}
+
+function runIdParam(req: Request): string {
+  const id = String(req.params.id);
+  if (!isRunId(id)) throw new ApiError(404, 'not_found_error', `no run with id '${id}'`);
+  return id;
+}
+
+/** `Last-Event-ID` (what EventSource sends on reconnect) or `?after=n`: the last offset the client has. */
+function resumeOffset(req: Request): number {
+  const raw = req.get('Last-Event-ID') ?? (typeof req.query.after === 'string' ? req.query.after : undefined);
+  if (raw === undefined || raw === '') return -1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < -1) throw invalidRequest(`Last-Event-ID / after must be an integer >= -1, got '${raw}'`);
+  return n;
+}
+
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e?.type === 'entity.too.large') return new ApiError(413, 'invalid_request_error', 'request body is larger than the limit');
+  if (e?.type === 'entity.parse.failed') return invalidRequest(`malformed JSON: ${e.message}`);
+  if (e?.status && e.status >= 400 && e.status < 500) return invalidRequest(e.message ?? 'bad request');
+  return new ApiError(500, 'server_error', 'internal error');
+}

@@ -1,0 +1,98 @@
+/** Status, list and cancel of runs (spec Part B), read from Temporal. */
+import {
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionDescription,
+  type WorkflowExecutionInfo,
+} from '@temporalio/client';
+import { ApiError, invalidRequest } from '../common/errors';
+import { summaryQuery, type RunStatus, type RunSummary } from '../common/run-contract';
+import { runIdForWorkflow, workflowIdFor } from '../common/run-ids';
+
+const STATUS_OF: Record<string, RunStatus> = {
+  RUNNING: 'running',
+  CONTINUED_AS_NEW: 'running',
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  TERMINATED: 'failed',
+  TIMED_OUT: 'failed',
+  CANCELLED: 'cancelled',
+};
+const TEMPORAL_STATUSES: Record<RunStatus, string[]> = {
+  running: ['Running'],
+  completed: ['Completed'],
+  failed: ['Failed', 'Terminated', 'TimedOut'],
+  cancelled: ['Canceled'],
+};
+
+export type RunView = Omit<RunSummary, 'runId'> & { id: string; workflow_id: string };
+
+async function describe(client: Client, runId: string): Promise<WorkflowExecutionDescription> {
+  try {
+    return await client.workflow.getHandle(workflowIdFor(runId)).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new ApiError(404, 'not_found_error', `no run with id '${runId}'`);
+    throw err;
+  }
+}
+
+/** The run's status and totals; 404 when there is no such run. */
+export async function readRun(client: Client, runId: string): Promise<RunView> {
+  const description = await describe(client, runId);
+  const handle = client.workflow.getHandle(description.workflowId);
+  // The totals live in the workflow; a query needs a worker, so give it a deadline.
+  const summary = await client.connection
+    .withDeadline(Date.now() + 5_000, () => handle.query(summaryQuery))
+    .catch(() => undefined);
+  const { runId: _, ...rest } = summary ?? fallbackSummary(description, runId);
+  // Temporal's own status wins: it also covers runs ended from outside the loop.
+  return { id: runId, workflow_id: description.workflowId, ...rest, status: STATUS_OF[description.status.name] ?? rest.status };
+}
+
+/** What Temporal itself knows of a run, without asking the workflow. */
+function fallbackSummary(d: Pick<WorkflowExecutionInfo, 'status' | 'startTime' | 'memo'>, runId: string): RunSummary {
+  return {
+    runId,
+    status: STATUS_OF[d.status.name] ?? 'running',
+    model: String(d.memo?.model ?? ''),
+    created: Math.floor(d.startTime.getTime() / 1000),
+    usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+    model_calls: 0,
+    tool_calls: {},
+    events: 0,
+    error: null,
+  };
+}
+
+export async function cancelRun(client: Client, runId: string): Promise<{ id: string; status: RunStatus | 'cancelling' }> {
+  const description = await describe(client, runId);
+  if (description.status.name !== 'RUNNING') return { id: runId, status: STATUS_OF[description.status.name] ?? 'running' };
+  // Cancelling twice is harmless: Temporal keeps one cancel request.
+  await client.workflow.getHandle(description.workflowId).cancel();
+  return { id: runId, status: 'cancelling' };
+}
+
+export type RunListItem = Pick<RunView, 'id' | 'workflow_id' | 'status' | 'model' | 'created'>;
+
+/** Recent runs through Temporal visibility, newest first. */
+export async function listRuns(client: Client, query: Record<string, unknown>): Promise<{ data: RunListItem[] }> {
+  const limit = query.limit === undefined ? 20 : Number(query.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidRequest('limit must be an integer between 1 and 100');
+  const status = query.status;
+  if (status !== undefined && !(typeof status === 'string' && status in TEMPORAL_STATUSES)) {
+    throw invalidRequest(`status must be one of ${Object.keys(TEMPORAL_STATUSES).join(', ')}`);
+  }
+  const filters = [`WorkflowType = 'agentRun'`];
+  if (status) {
+    filters.push(`(${TEMPORAL_STATUSES[status as RunStatus].map((s) => `ExecutionStatus = '${s}'`).join(' OR ')})`);
+  }
+  const runs: RunListItem[] = [];
+  for await (const info of client.workflow.list({ query: filters.join(' AND '), pageSize: limit })) {
+    const runId = runIdForWorkflow(info.workflowId);
+    const { status: runStatus, model, created } = fallbackSummary(info, runId);
+    runs.push({ id: runId, workflow_id: info.workflowId, status: runStatus, model, created });
+    if (runs.length >= limit) break;
+  }
+  runs.sort((a, b) => b.created - a.created);
+  return { data: runs };
+}

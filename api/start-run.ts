@@ -1,0 +1,86 @@
+/**
+ * Validates a POST /v1/agents/heroku body and starts (or, with an
+ * Idempotency-Key, attaches to) the run's workflow; returns the run id.
+ */
+import { createHash } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { resolveTools } from '../activities/tools/registry';
+import type { ApiConfig } from '../common/config';
+import { ApiError, invalidRequest } from '../common/errors';
+import { TASK_QUEUE, type AgentRunInput } from '../common/run-contract';
+import { newRunId, runIdForIdempotencyKey, workflowIdFor } from '../common/run-ids';
+import { agentRequestSchema, describeIssue, type AgentRequest } from '../common/request-schema';
+import type { agentRun } from '../workflows';
+
+export async function startRun(
+  client: Client,
+  config: ApiConfig,
+  body: unknown,
+  who: { apiKeyId: string; idempotencyKey?: string },
+): Promise<string> {
+  const request = parseRequest(body);
+  const input: Omit<AgentRunInput, 'runId'> = {
+    model: chooseModel(config, request.model),
+    messages: request.messages,
+    tools: resolveTools(request.tools ?? []),
+    inference: {
+      max_tokens: request.max_tokens_per_inference_request,
+      temperature: request.temperature,
+      top_p: request.top_p,
+      stop: request.stop,
+    },
+    maxModelCalls: config.maxModelCalls,
+  };
+  const key = who.idempotencyKey?.trim();
+  if (who.idempotencyKey !== undefined && !key) throw invalidRequest('Idempotency-Key must not be empty');
+  const runId = key ? runIdForIdempotencyKey(who.apiKeyId, key) : newRunId();
+  const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+
+  try {
+    await client.workflow.start<typeof agentRun>('agentRun', {
+      taskQueue: TASK_QUEUE,
+      workflowId: workflowIdFor(runId),
+      args: [{ runId, ...input }],
+      memo: { requestHash, apiKeyId: who.apiKeyId, model: input.model },
+      staticSummary: summaryOf(input),
+      ...(key ? { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } : {}),
+    });
+  } catch (err) {
+    if (!(key && err instanceof WorkflowExecutionAlreadyStartedError)) throw cannotStart(err);
+  }
+  if (!key) return runId;
+
+  // With a key, the run may be an earlier one: it must have been started by the same body.
+  const existing = await client.workflow.getHandle(workflowIdFor(runId)).describe();
+  if (existing.memo?.requestHash !== requestHash) {
+    throw new ApiError(409, 'idempotency_error', 'Idempotency-Key was already used with a different request body');
+  }
+  return runId;
+}
+
+function parseRequest(body: unknown): AgentRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalidRequest('the request body must be a JSON object');
+  }
+  const parsed = agentRequestSchema.safeParse(body);
+  if (!parsed.success) throw invalidRequest(describeIssue(parsed.error.issues[0]!));
+  return parsed.data;
+}
+
+/** The allow-list (ALLOWED_MODELS) refuses a model with 403, unless INFERENCE_MODEL_ID is there to stand in. */
+function chooseModel(config: ApiConfig, model: string): string {
+  if (config.allowedModels.length === 0 || config.allowedModels.includes(model)) return model;
+  if (config.defaultModel) return config.defaultModel;
+  throw new ApiError(403, 'authorization_error', `model '${model}' is not allowed on this server`);
+}
+
+/** What an operator sees for the run in the Temporal UI: the model and the first words of the prompt. */
+function summaryOf(input: Omit<AgentRunInput, 'runId'>): string {
+  const lastUser = [...input.messages].reverse().find((m) => m.role === 'user');
+  const prompt = (lastUser?.content ?? '').replace(/\s+/g, ' ').trim();
+  return `${input.model}: ${prompt.length > 80 ? `${prompt.slice(0, 77)}...` : prompt}`;
+}
+
+function cannotStart(err: unknown): ApiError {
+  return new ApiError(503, 'server_error', `cannot start the run: Temporal is unavailable (${(err as Error).message})`);
+}

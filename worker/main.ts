@@ -1,0 +1,14 @@
+/** `npm run worker`: one worker process against any Temporal service (scale out by running more). */
+import { temporalConfig, workerConfig } from '../common/config';
+import { createAgentWorker } from './worker';
+
+async function main() {
+  const worker = await createAgentWorker(temporalConfig(), workerConfig());
+  // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown (SHUTDOWN_GRACE).
+  await worker.run();
+}
+
+main().catch((err) => {
+  console.error(`worker: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

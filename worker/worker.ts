@@ -1,0 +1,19 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import type { TemporalConfig, WorkerConfig } from '../common/config';
+import { TASK_QUEUE } from '../common/run-contract';
+
+/** How long running activities get to finish after SIGTERM before they are cancelled. */
+export const SHUTDOWN_GRACE = '30 seconds';
+
+export async function createAgentWorker(temporal: TemporalConfig, config: WorkerConfig): Promise<Worker> {
+  const connection = await NativeConnection.connect(temporal.connectionOptions);
+  return Worker.create({
+    connection,
+    namespace: temporal.namespace,
+    taskQueue: TASK_QUEUE,
+    workflowsPath: require.resolve('../workflows'),
+    activities: createActivities(config),
+    shutdownGraceTime: SHUTDOWN_GRACE,
+  });
+}

@@ -62,7 +62,7 @@ function parseRequest(body: unknown): AgentRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalidRequest('the request body must be a JSON object');
   }
-  const parsed = agentRequestSchema.safeParse(body);
+  const parsed = agentRequestSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) throw invalidRequest(describeIssue(parsed.error.issues[0]!));
   return parsed.data;
 }

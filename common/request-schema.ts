@@ -45,7 +45,7 @@ const message = z.discriminatedUnion(
       name: z.string().optional(),
     }),
   ],
-  { error: 'role must be one of system, user, assistant, tool' },
+  { error: 'must be one of system, user, assistant, tool' },
 );
 
 const unitInterval = (field: string) =>
@@ -93,12 +93,12 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   );
 }
 
-/** One readable sentence for the first validation problem, naming the field. */
+/** One readable sentence for the first validation problem, naming the field. Parse with `reportInput: true`. */
 export function describeIssue(issue: z.core.$ZodIssue): string {
   const field = fieldPath(issue.path);
   const msg = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
   // Range messages already start with the field name ("temperature must be ...").
-  if (!field || msg.startsWith(`${String(issue.path.at(-1))} `)) return msg;
+  if (!field || msg.startsWith(`${field} `)) return msg;
   return `${field} ${msg}`;
 }
 

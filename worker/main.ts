@@ -4,6 +4,7 @@ import { createAgentWorker } from './worker';
 
 async function main() {
   const worker = await createAgentWorker(temporalConfig(), workerConfig());
+  console.log(`worker: polling task queue ${worker.options.taskQueue}`);
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown (SHUTDOWN_GRACE).
   await worker.run();
 }

@@ -55,7 +55,7 @@ function resolveHerokuTool(tool: ToolObject, at: string): ResolvedTool {
   if (ttl < 1 || ttl > HEROKU_TOOL_MAX_TTL_SECONDS) {
     throw invalidRequest(`${at}.runtime_params.ttl_seconds must be an integer between 1 and ${HEROKU_TOOL_MAX_TTL_SECONDS}`);
   }
-  const parsed = module.toolParams.safeParse(runtime?.tool_params ?? {});
+  const parsed = module.toolParams.safeParse(runtime?.tool_params ?? {}, { reportInput: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw invalidRequest(`${at}.runtime_params.tool_params.${describeIssue(issue)}`);

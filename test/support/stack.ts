@@ -1,0 +1,148 @@
+/**
+ * The whole service for a test file, built from real parts: a Temporal dev
+ * server, the worker and the API as separate OS processes (so tests can kill
+ * them), and the test doubles of the model API and the Heroku Platform API.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { freePort, startDevServer, type DevServer } from '../../service/dev-server';
+import { locateTemporalCli } from '../../service/temporal-cli';
+import { startHerokuPlatform, type HerokuPlatformDouble } from '../doubles/heroku-platform';
+import { startModelServer, type ModelServer } from '../doubles/model-server';
+import { SEARCH_ATTRIBUTES } from '../../common/search-attributes';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** A service process (worker or API) that a test can kill and start again. */
+export class ServiceProcess {
+  child: ChildProcess | undefined;
+  /** Everything the process printed, across restarts (scanned for secrets). */
+  output = '';
+
+  constructor(
+    readonly name: string,
+    private readonly script: string,
+    private readonly env: () => NodeJS.ProcessEnv,
+    private readonly readyLine: RegExp,
+  ) {}
+
+  async start(extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, this.script)], {
+      cwd: ROOT,
+      env: { ...this.env(), ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const onData = (buf: Buffer) => {
+        const text = buf.toString();
+        this.output += text;
+        seen += text;
+        if (this.readyLine.test(seen)) resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code, signal) => reject(new Error(`${this.name} exited (${code ?? signal}) before it was ready:\n${seen.slice(-3000)}`)));
+    });
+  }
+
+  /** SIGKILL by default: a crash, not a shutdown. Resolves once the process is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await gone;
+  }
+}
+
+export interface StackOptions {
+  workerEnv?: NodeJS.ProcessEnv;
+  apiEnv?: NodeJS.ProcessEnv;
+  /** SQLite file for the Temporal server, so it can be restarted with its runs. */
+  persistent?: boolean;
+}
+
+export interface Stack {
+  apiUrl: string;
+  apiKey: string;
+  model: ModelServer;
+  heroku: HerokuPlatformDouble;
+  temporal: DevServer;
+  client: Client;
+  worker: ServiceProcess;
+  api: ServiceProcess;
+  /** Every secret the stack uses, for leak checks. */
+  secrets: string[];
+  restartTemporal(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-stack-'));
+  const apiKey = `test-api-key-${Math.random().toString(36).slice(2)}`;
+  const modelKey = `test-model-key-${Math.random().toString(36).slice(2)}`;
+  const herokuToken = `test-heroku-token-${Math.random().toString(36).slice(2)}`;
+  const cliPath = await locateTemporalCli();
+  const temporalPort = await freePort();
+  const serverOptions = {
+    cliPath,
+    port: temporalPort,
+    dbFile: opts.persistent ? path.join(dir, 'temporal.db') : undefined,
+    searchAttributes: SEARCH_ATTRIBUTES,
+    logFile: path.join(dir, 'temporal.log'),
+  };
+  const stack = {} as Stack;
+  stack.temporal = await startDevServer(serverOptions);
+  stack.model = await startModelServer({ key: modelKey });
+  stack.heroku = await startHerokuPlatform({ token: herokuToken });
+  const apiPort = await freePort();
+
+  const baseEnv = (): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: stack.temporal.address,
+  });
+  stack.worker = new ServiceProcess(
+    'worker',
+    'worker/main.ts',
+    () => ({
+      ...baseEnv(),
+      INFERENCE_URL: stack.model.url,
+      INFERENCE_KEY: modelKey,
+      HEROKU_API_KEY: herokuToken,
+      HEROKU_API_URL: stack.heroku.url,
+      NODE_EXTRA_CA_CERTS: stack.heroku.caFile,
+      ...opts.workerEnv,
+    }),
+    /worker: polling/,
+  );
+  stack.api = new ServiceProcess(
+    'api',
+    'api/main.ts',
+    () => ({ ...baseEnv(), PORT: String(apiPort), AGENTS_API_KEYS: `other-key,${apiKey}`, ...opts.apiEnv }),
+    /api: listening/,
+  );
+  await Promise.all([stack.worker.start(), stack.api.start()]);
+
+  const connection = await Connection.connect({ address: stack.temporal.address });
+  stack.client = new Client({ connection });
+  stack.apiUrl = `http://127.0.0.1:${apiPort}`;
+  stack.apiKey = apiKey;
+  stack.secrets = [apiKey, modelKey, herokuToken];
+  stack.restartTemporal = async () => {
+    await stack.temporal.stop('SIGKILL');
+    stack.temporal = await startDevServer(serverOptions);
+  };
+  stack.stop = async () => {
+    await Promise.all([stack.api.kill('SIGTERM'), stack.worker.kill('SIGKILL')]);
+    await connection.close();
+    await Promise.all([stack.model.close(), stack.heroku.close(), stack.temporal.stop()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  return stack;
+}

@@ -1,0 +1,201 @@
+/**
+ * The durable stream (spec Part B): offsets, resume after a disconnect, replay
+ * of finished runs, keep-alives, status, concurrency, and no secret anywhere
+ * in a run's Temporal history or the services' logs.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { reply, scriptedAgent } from './doubles/model-server';
+import { startStack, type Stack } from './support/stack';
+import { allRunHistories, historyText } from './support/history';
+import { getJson, post, readStream, resume, runAgent } from './support/sse';
+
+let stack: Stack;
+before(async () => {
+  stack = await startStack({ apiEnv: { SSE_KEEPALIVE_MS: '300' } });
+});
+after(async () => {
+  await stack?.stop();
+});
+
+const dynoTool = {
+  type: 'heroku_tool',
+  name: 'dyno_run_command',
+  runtime_params: {
+    target_app_name: 'my-app',
+    max_calls: 5,
+    tool_params: { cmd: 'echo "step $TOOL_ARG_N"', description: 'step', parameters: { type: 'object', properties: { n: { type: 'integer' } } } },
+  },
+};
+/** Three tool calls in one message: 1 chat + 3 tool + 1 chat = 5 events. */
+const threeSteps = {
+  model: 'm',
+  messages: [{ role: 'user', content: 'CALL dyno_run_command {"n":1}\nCALL dyno_run_command {"n":2}\nCALL dyno_run_command {"n":3}' }],
+  tools: [dynoTool],
+};
+
+describe('resume and replay', () => {
+  test('a client that disconnects misses nothing when it resumes with Last-Event-ID', async () => {
+    const full = await runAgent(stack, threeSteps);
+    assert.equal(full.messages.length, 5);
+
+    const first = await readStream(await post(stack, threeSteps), { disconnectAfterMessages: 2 });
+    const runId = first.headers.get('agent-run-id')!;
+    const lastId = first.frames.filter((f) => f.event === 'message').at(-1)!.id!;
+    const rest = await resume(stack, runId, { 'Last-Event-ID': lastId });
+    assert.equal(rest.status, 200);
+    assert.equal(rest.headers.get('agent-run-id'), runId);
+    const ids = [...first.frames, ...rest.frames].filter((f) => f.event === 'message').map((f) => Number(f.id));
+    assert.deepEqual(ids, [0, 1, 2, 3, 4]);
+    const contents = [...first.messages.slice(0, 2), ...rest.messages].map((m) => m.choices[0].message.content);
+    assert.deepEqual(contents, full.messages.map((m) => m.choices[0].message.content));
+    assert.equal(rest.frames.at(-1)!.event, 'done');
+  });
+
+  test('a finished run replays byte for byte, whole or after an offset', async () => {
+    const original = await runAgent(stack, threeSteps);
+    const runId = original.headers.get('agent-run-id')!;
+    const replay = await resume(stack, runId);
+    assert.equal(replay.raw.replace(/:keep-alive\n\n/g, ''), original.raw.replace(/:keep-alive\n\n/g, ''));
+
+    const tail = await resume(stack, runId, {}, '?after=2');
+    assert.deepEqual(tail.frames.filter((f) => f.event === 'message').map((f) => f.id), ['3', '4']);
+    const nothingLeft = await resume(stack, runId, { 'Last-Event-ID': '4' });
+    assert.deepEqual(nothingLeft.frames.map((f) => f.event), ['done']);
+  });
+
+  test('several clients of one live run each get every event once', async () => {
+    stack.model.setHandler((req) => ({ ...scriptedAgent(req), delayMs: 300 }) as never);
+    try {
+      const res = await post(stack, threeSteps);
+      const runId = res.headers.get('agent-run-id')!;
+      const [a, b, c] = await Promise.all([readStream(res), resume(stack, runId), resume(stack, runId, { 'Last-Event-ID': '0' })]);
+      for (const r of [a, b]) assert.deepEqual(r.frames.map((f) => f.id ?? f.event), ['0', '1', '2', '3', '4', 'done']);
+      assert.deepEqual(c.frames.map((f) => f.id ?? f.event), ['1', '2', '3', '4', 'done']);
+    } finally {
+      stack.model.setHandler(scriptedAgent);
+    }
+  });
+
+  test('unknown run ids are 404 before any stream starts; bad offsets are 400', async () => {
+    for (const id of ['chatcmpl-000000000000000000000000', 'not-a-run']) {
+      const res = await getJson(stack, `/v1/agents/runs/${id}/stream`);
+      assert.equal(res.status, 404);
+      assert.equal(res.body.error.type, 'not_found_error');
+      assert.equal((await getJson(stack, `/v1/agents/runs/${id}`)).status, 404);
+    }
+    const run = await runAgent(stack, { model: 'm', messages: [{ role: 'user', content: 'x' }] });
+    const bad = await getJson(stack, `/v1/agents/runs/${run.headers.get('agent-run-id')}/stream?after=abc`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /after must be an integer/);
+  });
+});
+
+describe('while a step runs', () => {
+  test('keep-alive comments flow, and a disconnect does not stop the run', async () => {
+    stack.model.setHandler((req) => ({ ...scriptedAgent(req), delayMs: 1500 }) as never);
+    try {
+      const res = await runAgent(stack, { model: 'm', messages: [{ role: 'user', content: 'slow' }] });
+      assert.ok(res.comments.includes('keep-alive'), 'expected :keep-alive comments');
+      assert.match(res.raw, /^:keep-alive\n\n/);
+
+      const dropped = await readStream(await post(stack, threeSteps), { disconnectAfterMessages: 1 });
+      const runId = dropped.headers.get('agent-run-id')!;
+      let status: any;
+      for (let i = 0; i < 100; i++) {
+        status = (await getJson(stack, `/v1/agents/runs/${runId}`)).body;
+        if (status.status !== 'running') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(status.status, 'completed');
+      assert.equal(status.events, 5);
+    } finally {
+      stack.model.setHandler(scriptedAgent);
+    }
+  });
+});
+
+describe('status', () => {
+  test('reports status, model, usage totals, calls per tool and events', async () => {
+    const run = await runAgent(stack, threeSteps);
+    const runId = run.headers.get('agent-run-id')!;
+    const { status, body } = await getJson(stack, `/v1/agents/runs/${runId}`);
+    assert.equal(status, 200);
+    const chats = run.messages.filter((m) => m.object === 'chat.completion');
+    const sum = (k: string) => chats.reduce((n, m) => n + m.usage[k], 0);
+    assert.deepEqual(body, {
+      id: runId,
+      workflow_id: `agent-run-${runId.slice('chatcmpl-'.length)}`,
+      status: 'completed',
+      model: 'm',
+      created: body.created,
+      usage: { prompt_tokens: sum('prompt_tokens'), completion_tokens: sum('completion_tokens'), total_tokens: sum('total_tokens') },
+      model_calls: 2,
+      tool_calls: { dyno_run_command: 3 },
+      events: 5,
+      error: null,
+    });
+    assert.ok(Math.abs(body.created - Date.now() / 1000) < 120);
+  });
+
+  test('lists recent runs, newest first, filtered by status', async () => {
+    const a = await runAgent(stack, { model: 'list-a', messages: [{ role: 'user', content: 'x' }] });
+    const b = await runAgent(stack, { model: 'list-b', messages: [{ role: 'user', content: 'x' }] });
+    let data: any[] = [];
+    for (let i = 0; i < 50 && data.length < 2; i++) {
+      // Visibility is eventually consistent: give it a moment.
+      data = (await getJson(stack, '/v1/agents/runs?status=completed&limit=100')).body.data.filter((r: any) => r.model.startsWith('list-'));
+      if (data.length < 2) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(data.map((r) => r.id), [b.headers.get('agent-run-id'), a.headers.get('agent-run-id')]);
+    assert.equal((await getJson(stack, '/v1/agents/runs?status=bogus')).status, 400);
+    assert.equal((await getJson(stack, '/v1/agents/runs?limit=0')).status, 400);
+    const one = await getJson(stack, '/v1/agents/runs?limit=1');
+    assert.equal(one.body.data.length, 1);
+  });
+});
+
+describe('at scale and in secret', () => {
+  test('ten concurrent runs all finish with their own events, nothing crossed', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        runAgent(stack, {
+          model: 'm',
+          messages: [{ role: 'user', content: `CALL dyno_run_command {"n":${i}}` }],
+          tools: [dynoTool],
+        }),
+      ),
+    );
+    const ids = new Set(runs.map((r) => r.headers.get('agent-run-id')));
+    assert.equal(ids.size, 10);
+    runs.forEach((r, i) => {
+      assert.equal(r.messages.length, 3);
+      for (const m of r.messages) assert.equal(m.id, r.headers.get('agent-run-id'));
+      assert.equal(r.messages[1].choices[0].message.content, `Tool 'dyno_run_command' returned result: step ${i}`);
+      assert.equal(r.frames.at(-1)!.event, 'done');
+    });
+  });
+
+  test('no secret appears in any run history, event, or service log', async () => {
+    const ok = await runAgent(stack, threeSteps);
+    stack.model.setHandler(() => reply.error(400, { error: { message: 'bad model' } }));
+    let failed;
+    try {
+      failed = await runAgent(stack, { model: 'm', messages: [{ role: 'user', content: 'x' }] });
+    } finally {
+      stack.model.setHandler(scriptedAgent);
+    }
+    const workflowOf = (r: typeof ok) => `agent-run-${r.headers.get('agent-run-id')!.slice('chatcmpl-'.length)}`;
+    // These two by id (visibility may lag), plus every run this file made.
+    const histories =
+      (await historyText(stack.client, workflowOf(ok))) + (await historyText(stack.client, workflowOf(failed))) + (await allRunHistories(stack.client));
+    assert.ok(histories.includes('step 3') && histories.includes('bad model'), 'expected the histories of this file’s runs');
+    const events = ok.raw + failed.raw;
+    for (const secret of stack.secrets) {
+      assert.equal(histories.includes(secret), false, 'a secret reached workflow history');
+      assert.equal(events.includes(secret), false, 'a secret reached an event');
+      assert.equal(stack.worker.output.includes(secret), false, 'a secret reached the worker log');
+      assert.equal(stack.api.output.includes(secret), false, 'a secret reached the API log');
+    }
+  });
+});

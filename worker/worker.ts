@@ -15,5 +15,8 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities(config),
     shutdownGraceTime: SHUTDOWN_GRACE,
+    // Cancellation reaches an activity only with a heartbeat's answer: send them often enough
+    // that a cancelled run stops its model call or dyno within seconds.
+    maxHeartbeatThrottleInterval: '1 second',
   });
 }

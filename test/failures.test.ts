@@ -1,0 +1,169 @@
+/**
+ * What happens when things go wrong upstream, when a run is cancelled, and
+ * when a client retries its POST with an Idempotency-Key.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { reply, scriptedAgent, type ModelHandler } from './doubles/model-server';
+import { startStack, type Stack } from './support/stack';
+import { getJson, post, readStream, runAgent } from './support/sse';
+
+let stack: Stack;
+before(async () => {
+  stack = await startStack();
+});
+after(async () => {
+  await stack?.stop();
+});
+beforeEach(() => stack.model.setHandler(scriptedAgent));
+
+/** A handler that fails the first `n` attempts of each distinct request with `failure`. */
+const failFirst = (n: number, failure: ReturnType<typeof reply.error>): ModelHandler => (req) =>
+  req.attempt <= n ? failure : scriptedAgent(req);
+
+const ask = (content: string) => ({ model: 'm', messages: [{ role: 'user', content }] });
+
+async function statusOf(runId: string) {
+  return (await getJson(stack, `/v1/agents/runs/${runId}`)).body;
+}
+
+async function attemptsOf(runId: string): Promise<number[]> {
+  const history = await stack.client.workflow.getHandle(`agent-run-${runId.slice('chatcmpl-'.length)}`).fetchHistory();
+  return history
+    .events!.filter((e) => e.activityTaskStartedEventAttributes)
+    .map((e) => e.activityTaskStartedEventAttributes!.attempt!);
+}
+
+describe('upstream model failures', () => {
+  test('5xx answers are retried by Temporal, each retry an attempt, and the run completes', async () => {
+    stack.model.setHandler(failFirst(2, reply.error(503)));
+    const res = await runAgent(stack, ask('flaky'));
+    assert.equal(res.messages.length, 1);
+    assert.equal(res.messages[0].choices[0].message.content, 'Echo: flaky');
+    assert.equal(res.frames.some((f) => f.event === 'error'), false);
+    const runId = res.headers.get('agent-run-id')!;
+    assert.deepEqual(await attemptsOf(runId), [3]);
+    assert.equal(stack.model.requests.filter((r) => r.body.messages[0].content === 'flaky').length, 3);
+  });
+
+  test('429 with Retry-After waits as long as the upstream asks', async () => {
+    stack.model.setHandler(failFirst(1, reply.error(429, undefined, { 'retry-after': '3' })));
+    const res = await runAgent(stack, ask('rate limited'));
+    assert.equal(res.messages[0].choices[0].message.content, 'Echo: rate limited');
+    const times = stack.model.requests.filter((r) => r.body.messages[0].content === 'rate limited').map((r) => r.time);
+    assert.equal(times.length, 2);
+    assert.ok(times[1]! - times[0]! >= 2_900, `retried after ${times[1]! - times[0]!} ms`);
+  });
+
+  test('a 4xx other than 408/409/429 is final: error event, done, run failed', async () => {
+    stack.model.setHandler(() => reply.error(400, { error: { message: 'model does not exist', type: 'invalid_request_error' } }));
+    const res = await runAgent(stack, ask('bad'));
+    assert.equal(res.status, 200);
+    assert.equal(res.messages.length, 0);
+    assert.deepEqual(res.frames.map((f) => f.event), ['error', 'done']);
+    assert.deepEqual(JSON.parse(res.frames[0]!.data), {
+      error: { code: 400, type: 'upstream_error', message: 'the upstream model API answered 400: model does not exist' },
+    });
+    const runId = res.headers.get('agent-run-id')!;
+    assert.equal(stack.model.requests.filter((r) => r.body.messages[0].content === 'bad').length, 1);
+    const status = await statusOf(runId);
+    assert.equal(status.status, 'failed');
+    assert.equal(status.error.type, 'upstream_error');
+  });
+
+  test('an upstream that keeps failing ends the run with an error that says why', async () => {
+    stack.model.setHandler(() => reply.raw(200, 'this is not json', { 'content-type': 'application/json' }));
+    const res = await runAgent(stack, ask('garbage'));
+    assert.deepEqual(res.frames.map((f) => f.event), ['error', 'done']);
+    const { error } = JSON.parse(res.frames[0]!.data);
+    assert.equal(error.type, 'upstream_error');
+    assert.match(error.message, /upstream model API/);
+    assert.equal(stack.model.requests.filter((r) => r.body.messages[0].content === 'garbage').length, 5);
+  });
+
+  test('an answer without choices is a clear error', async () => {
+    stack.model.setHandler(({ attempt, body }) =>
+      attempt === 1 ? reply.raw(200, JSON.stringify({ id: 'x', object: 'chat.completion', choices: [] }), { 'content-type': 'application/json' }) : scriptedAgent({ attempt, body, headers: {} }),
+    );
+    const res = await runAgent(stack, ask('empty'));
+    assert.equal(res.messages[0].choices[0].message.content, 'Echo: empty');
+  });
+});
+
+describe('cancel', () => {
+  test('stops a run in a model call within seconds; the stream ends with a cancelled error; twice is harmless', async () => {
+    stack.model.setHandler(() => reply.hang());
+    const res = await post(stack, ask('hang'));
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    await new Promise((r) => setTimeout(r, 1000));
+    const started = Date.now();
+    const cancel = await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
+    assert.equal(cancel.status, 202);
+    const stream = await reading;
+    assert.ok(Date.now() - started < 10_000, `stream ended ${Date.now() - started} ms after cancel`);
+    assert.deepEqual(stream.frames.map((f) => f.event), ['error', 'done']);
+    assert.deepEqual(JSON.parse(stream.frames[0]!.data), { error: { code: 499, type: 'cancelled', message: 'the run was cancelled' } });
+    assert.equal((await statusOf(runId)).status, 'cancelled');
+    const again = await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
+    assert.equal(again.status, 202);
+    assert.equal(again.body.status, 'cancelled');
+    assert.equal((await getJson(stack, `/v1/agents/runs/chatcmpl-000000000000000000000000/cancel`, { method: 'POST' })).status, 404);
+  });
+
+  test('stops a running dyno', async () => {
+    const res = await post(stack, {
+      model: 'm',
+      messages: [{ role: 'user', content: 'CALL dyno_run_command {}' }],
+      tools: [
+        {
+          type: 'heroku_tool',
+          name: 'dyno_run_command',
+          runtime_params: { target_app_name: 'my-app', tool_params: { cmd: 'echo begun; sleep 100', description: 'slow' } },
+        },
+      ],
+    });
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    const stopsBefore = stack.heroku.stops.length;
+    for (let i = 0; i < 50 && stack.heroku.running() === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(stack.heroku.running(), 1);
+    await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
+    const stream = await reading;
+    assert.deepEqual(stream.frames.map((f) => f.event), ['message', 'error', 'done']);
+    for (let i = 0; i < 100 && stack.heroku.running() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(stack.heroku.running(), 0);
+    assert.ok(stack.heroku.stops.length > stopsBefore);
+  });
+});
+
+describe('Idempotency-Key', () => {
+  test('the same key and body attach to the same run, from offset 0, even after it finished', async () => {
+    const key = `key-${Date.now()}`;
+    const body = ask('once only');
+    const first = await runAgent(stack, body, { 'Idempotency-Key': key });
+    const second = await runAgent(stack, body, { 'Idempotency-Key': key });
+    assert.equal(second.headers.get('agent-run-id'), first.headers.get('agent-run-id'));
+    assert.equal(second.raw, first.raw);
+    assert.equal(stack.model.requests.filter((r) => r.body.messages[0].content === 'once only').length, 1);
+  });
+
+  test('concurrent retries with one key share one run', async () => {
+    stack.model.setHandler((req) => ({ ...scriptedAgent(req), delayMs: 500 }) as never);
+    const key = `key-concurrent-${Date.now()}`;
+    const runs = await Promise.all([1, 2, 3].map(() => runAgent(stack, ask('together'), { 'Idempotency-Key': key })));
+    assert.equal(new Set(runs.map((r) => r.headers.get('agent-run-id'))).size, 1);
+    for (const r of runs) assert.equal(r.messages.length, 1);
+    assert.equal(stack.model.requests.filter((r) => r.body.messages[0].content === 'together').length, 1);
+  });
+
+  test('the same key with a different body is a 409', async () => {
+    const key = `key-conflict-${Date.now()}`;
+    await runAgent(stack, ask('first body'), { 'Idempotency-Key': key });
+    const res = await post(stack, ask('second body'), { 'Idempotency-Key': key });
+    assert.equal(res.status, 409);
+    assert.deepEqual(await res.json(), {
+      error: { code: 409, type: 'idempotency_error', message: 'Idempotency-Key was already used with a different request body' },
+    });
+  });
+});

@@ -12,6 +12,10 @@ import type { CompletionEvent } from '../common/wire';
 
 const POLL_TIMEOUT_MS = 20_000;
 const RETRY_DELAY_MS = 1_000;
+/** While a run continues-as-new, the next poll waits this long for the new execution. */
+const HANDOVER_DELAY_MS = 100;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface Log {
   warn(msg: string, meta?: Record<string, unknown>): void;
@@ -74,7 +78,7 @@ export class RunFeed {
           break;
         }
         this.log.warn('run feed: poll failed, retrying', { workflowId: this.handle.workflowId, error: String(err) });
-        await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+        await sleep(RETRY_DELAY_MS);
       }
     }
     if (!this.stopped) this.stop();
@@ -82,6 +86,12 @@ export class RunFeed {
 
   private async next(): Promise<EventBatch> {
     const after = this.events.length - 1;
+    const batch = await this.fromLatestExecution(after);
+    if (batch.continuing) await sleep(HANDOVER_DELAY_MS);
+    return batch.earlier ? this.fromEarlierExecutions(batch.earlier, after) : batch;
+  }
+
+  private async fromLatestExecution(after: number): Promise<EventBatch> {
     if (!this.closed) {
       try {
         return await this.handle.executeUpdate(waitForEventsUpdate, { args: [{ after, timeoutMs: POLL_TIMEOUT_MS }] });
@@ -93,12 +103,21 @@ export class RunFeed {
       }
     }
     const batch = await this.handle.query(eventsQuery, { after });
-    if (batch.events.length === 0 && !batch.terminal) {
+    if (batch.events.length === 0 && !batch.terminal && !batch.earlier) {
       // Closed without a terminal record: terminated or timed out from outside the loop.
       const { status } = await this.handle.describe();
       return { from: after + 1, events: [], terminal: terminalForClosedStatus(status.name) };
     }
     return batch;
+  }
+
+  /** Events logged before a continue-as-new: ask the closed executions, newest to oldest. */
+  private async fromEarlierExecutions(runId: string, after: number): Promise<EventBatch> {
+    for (let earlier: string | undefined = runId; ; ) {
+      const batch: EventBatch = await this.handle.client.getHandle(this.handle.workflowId, earlier).query(eventsQuery, { after });
+      if (!batch.earlier) return batch;
+      earlier = batch.earlier;
+    }
   }
 }
 

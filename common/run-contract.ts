@@ -47,6 +47,22 @@ export interface AgentRunInput {
   tools: ResolvedTool[];
   inference: InferenceParams;
   maxModelCalls: number;
+  /** Whether the custom search attributes are registered, so the run may update them. */
+  searchAttributes: boolean;
+  /** State handed over by continue-as-new. */
+  carried?: CarriedState;
+}
+
+/** What a run carries into its next execution when its history grows long. */
+export interface CarriedState {
+  /** Offset of the new execution's first event. */
+  baseOffset: number;
+  conversation: ChatMessage[];
+  toolCalls: Record<string, number>;
+  modelCalls: number;
+  toolCallPosition: number;
+  usage: Usage;
+  created: number;
 }
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -63,6 +79,13 @@ export interface EventBatch {
   events: CompletionEvent[];
   /** Set once the run has ended and every event is in the log. */
   terminal?: RunTerminal;
+  /**
+   * Set when the events asked for were logged by an earlier execution of the
+   * run (before a continue-as-new): its Temporal run id, to query instead.
+   */
+  earlier?: string;
+  /** Set when this execution is handing over to a new one: poll again. */
+  continuing?: boolean;
 }
 
 export interface RunSummary {

@@ -1,6 +1,8 @@
 /**
  * One agent run = one workflow: the loop of spec A4 and the run's event log.
  * Deterministic: no I/O here, only activities, timers and workflow state.
+ * Long runs continue-as-new between steps, carrying the conversation, the
+ * counters and the stream offset, so no history limit ends them.
  */
 import {
   ActivityFailure,
@@ -9,72 +11,62 @@ import {
   TimeoutFailure,
   allHandlersFinished,
   condition,
+  continueAsNew,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
 import type { AgentActivities } from '../activities/contract';
 import {
   eventsQuery,
   summaryQuery,
   waitForEventsUpdate,
   type AgentRunInput,
-  type EventBatch,
-  type ModelCallResult,
+  type CarriedState,
   type ResolvedTool,
   type RunSummary,
   type RunTerminal,
 } from '../common/run-contract';
-import {
-  SYSTEM_FINGERPRINT,
-  toolResultContent,
-  type ChatMessage,
-  type CompletionEvent,
-  type ErrorBody,
-  type ToolCall,
-  type Usage,
-} from '../common/wire';
+import { AGENT_TOTAL_TOKENS } from '../common/search-attributes';
+import { SYSTEM_FINGERPRINT, toolResultContent, type AssistantMessage, type ChatMessage, type ErrorBody, type ToolCall } from '../common/wire';
+import { EventLog } from './event-log';
 
-const MODEL_CALL_RETRY = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '20s',
-  maximumAttempts: 5,
-} as const;
-
-const { callModel, runTool } = proxyActivities<AgentActivities>({
+const MODEL_CALL_OPTIONS = {
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '15 seconds',
-  retry: MODEL_CALL_RETRY,
-});
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
+} as const;
 
-/** Largest batch one long-poll answer carries, to stay far below the payload limit. */
-const MAX_BATCH_EVENTS = 200;
+const { callModel, runTool } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
+
+const CANCELLED: ErrorBody['error'] = { code: 499, type: 'cancelled', message: 'the run was cancelled' };
 
 export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
-  const created = Math.floor(workflowInfo().startTime.getTime() / 1000);
-  const log: CompletionEvent[] = [];
-  let terminal: RunTerminal | undefined;
-  const usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-  const toolCalls: Record<string, number> = {};
-  let modelCalls = 0;
-
-  const batchAfter = (after: number, limit = MAX_BATCH_EVENTS): EventBatch => {
-    const from = Math.max(0, after + 1);
-    const events = log.slice(from, from + limit);
-    const complete = from + events.length >= log.length;
-    return { from, events, terminal: complete ? terminal : undefined };
+  const info = workflowInfo();
+  const state: CarriedState = input.carried ?? {
+    baseOffset: 0,
+    conversation: input.messages,
+    toolCalls: {},
+    modelCalls: 0,
+    toolCallPosition: 0,
+    usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+    created: Math.floor(info.startTime.getTime() / 1000),
   };
+  const log = new EventLog(state.baseOffset, info.continuedFromExecutionRunId);
+  let continuing = false;
 
   setHandler(
     waitForEventsUpdate,
     async ({ after, timeoutMs }) => {
       // Not cancellable: a cancelled run must still hand its final batch to waiting subscribers.
       await CancellationScope.nonCancellable(() =>
-        condition(() => log.length > after + 1 || terminal !== undefined, timeoutMs),
+        condition(() => log.hasAfter(after) || log.terminal !== undefined || continuing, timeoutMs),
       );
-      return batchAfter(after);
+      return { ...log.batchAfter(after), ...(continuing && !log.hasAfter(after) ? { continuing } : {}) };
     },
     {
       validator: ({ after, timeoutMs }) => {
@@ -83,53 +75,54 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
       },
     },
   );
-  setHandler(eventsQuery, ({ after, limit }) => batchAfter(after, limit));
+  setHandler(eventsQuery, ({ after, limit }) => log.batchAfter(after, limit));
   setHandler(
     summaryQuery,
     (): RunSummary => ({
       runId: input.runId,
-      status: terminal?.status ?? 'running',
+      status: log.terminal?.status ?? 'running',
       model: input.model,
-      created,
-      usage,
-      model_calls: modelCalls,
-      tool_calls: toolCalls,
+      created: state.created,
+      usage: state.usage,
+      model_calls: state.modelCalls,
+      tool_calls: state.toolCalls,
       events: log.length,
-      error: terminal?.error ?? null,
+      error: log.terminal?.error ?? null,
     }),
   );
 
   const nowSeconds = () => Math.floor(Date.now() / 1000);
-  const conversation: ChatMessage[] = [...input.messages];
   const toolsByName = new Map(input.tools.map((t) => [t.name, t]));
   const functions = input.tools.map((t) => t.function);
-  let toolCallPosition = 0;
 
   const runToolCall = async (call: ToolCall): Promise<string> => {
-    const position = toolCallPosition++;
+    const position = state.toolCallPosition++;
     const tool = toolsByName.get(call.function.name);
     if (!tool) return `Error: unknown tool '${call.function.name}'. Available tools: ${[...toolsByName.keys()].join(', ') || 'none'}.`;
-    const used = toolCalls[tool.name] ?? 0;
+    const used = state.toolCalls[tool.name] ?? 0;
     if (used >= tool.runtime.max_calls) {
       return `Error: tool '${tool.name}' has reached its max_calls limit (${tool.runtime.max_calls}) for this run; it was not run.`;
     }
-    toolCalls[tool.name] = used + 1;
+    state.toolCalls[tool.name] = used + 1;
+    setCurrentDetails(`running ${tool.name} (tool call ${position + 1}, ${used + 1} of ${tool.runtime.max_calls})`);
     try {
-      const result = await runTool.executeWithOptions(toolActivityOptions(tool, position), [
+      const result = await runTool.executeWithOptions(toolActivityOptions(tool, position, call.function.arguments), [
         { runId: input.runId, callKey: `${input.runId}:${position}`, tool, arguments: call.function.arguments },
       ]);
       return result.payload;
     } catch (err) {
       if (isCancellation(err)) throw err;
       return describeToolFailure(tool, err);
+    } finally {
+      setCurrentDetails('');
     }
   };
 
   let cancellation: unknown;
   try {
     for (;;) {
-      if (modelCalls >= input.maxModelCalls) {
-        terminal = {
+      if (state.modelCalls >= input.maxModelCalls) {
+        log.terminal = {
           status: 'failed',
           error: {
             code: 429,
@@ -139,17 +132,18 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
         };
         break;
       }
-      modelCalls++;
-      const reply: ModelCallResult = await callModel.executeWithOptions(
-        {
-          startToCloseTimeout: '5 minutes',
-          heartbeatTimeout: '15 seconds',
-          retry: MODEL_CALL_RETRY,
-          summary: `model call ${modelCalls}: ${input.model}`,
-        },
-        [{ model: input.model, messages: conversation, tools: functions, params: input.inference }],
+      if (workflowInfo().continueAsNewSuggested) {
+        continuing = true;
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof agentRun>({ ...input, messages: [], carried: { ...state, baseOffset: log.length } });
+      }
+      state.modelCalls++;
+      const reply = await callModel.executeWithOptions(
+        { ...MODEL_CALL_OPTIONS, summary: `model call ${state.modelCalls}: ${input.model}` },
+        [{ model: input.model, messages: state.conversation, tools: functions, params: input.inference }],
       );
-      addUsage(usage, reply.usage);
+      addUsage(state, reply.usage);
+      if (input.searchAttributes) upsertSearchAttributes([{ key: AGENT_TOTAL_TOKENS, value: state.usage.total_tokens }]);
       log.push({
         id: input.runId,
         object: 'chat.completion',
@@ -159,11 +153,11 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
         choices: [{ index: 0, message: reply.message, finish_reason: reply.finish_reason }],
         usage: reply.usage,
       });
-      conversation.push(toHistoryMessage(reply.message));
+      state.conversation.push(toHistoryMessage(reply.message));
 
       const calls = reply.message.tool_calls ?? [];
       if (reply.finish_reason !== 'tool_calls' || calls.length === 0) {
-        terminal = { status: 'completed' };
+        log.terminal = { status: 'completed' };
         break;
       }
       for (const call of calls) {
@@ -182,15 +176,15 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
           ],
           usage: {},
         });
-        conversation.push({ role: 'tool', content, tool_call_id: call.id, name: call.function.name });
+        state.conversation.push({ role: 'tool', content, tool_call_id: call.id, name: call.function.name });
       }
     }
   } catch (err) {
     if (isCancellation(err)) {
       cancellation = err;
-      terminal = { status: 'cancelled', error: { code: 499, type: 'cancelled', message: 'the run was cancelled' } };
+      log.terminal = { status: 'cancelled', error: CANCELLED };
     } else {
-      terminal = { status: 'failed', error: describeRunFailure(err) };
+      log.terminal = { status: 'failed', error: describeRunFailure(err) };
     }
   }
 
@@ -198,13 +192,14 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
   await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   // Ended as Temporal records it, so the UI and visibility queries tell failed and cancelled runs apart.
   if (cancellation) throw cancellation;
+  const terminal = log.terminal!;
   if (terminal.status === 'failed' && terminal.error) {
     throw ApplicationFailure.create({ type: terminal.error.type, message: terminal.error.message, nonRetryable: true, details: [terminal.error] });
   }
   return terminal;
 }
 
-function toolActivityOptions(tool: ResolvedTool, position: number) {
+function toolActivityOptions(tool: ResolvedTool, position: number, args: string) {
   return {
     // The tool's own ttl bounds it; the margin covers dyno start-up and clean-up.
     startToCloseTimeout: `${tool.runtime.ttl_seconds + 30} seconds`,
@@ -213,11 +208,11 @@ function toolActivityOptions(tool: ResolvedTool, position: number) {
       tool.sideEffect === 'side-effecting'
         ? { maximumAttempts: 1 } // at most once: an unknown outcome is reported, never re-run
         : { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
-    summary: `tool call ${position + 1}: ${tool.name}`,
+    summary: `tool call ${position + 1}: ${tool.name} ${args.length > 80 ? `${args.slice(0, 77)}...` : args}`,
   } as const;
 }
 
-function toHistoryMessage(message: ModelCallResult['message']): ChatMessage {
+function toHistoryMessage(message: AssistantMessage): ChatMessage {
   return {
     role: 'assistant',
     content: message.content,
@@ -225,10 +220,10 @@ function toHistoryMessage(message: ModelCallResult['message']): ChatMessage {
   };
 }
 
-function addUsage(total: Usage, add: Usage): void {
-  total.prompt_tokens += add.prompt_tokens;
-  total.completion_tokens += add.completion_tokens;
-  total.total_tokens += add.total_tokens;
+function addUsage(state: CarriedState, add: CarriedState['usage']): void {
+  state.usage.prompt_tokens += add.prompt_tokens;
+  state.usage.completion_tokens += add.completion_tokens;
+  state.usage.total_tokens += add.total_tokens;
 }
 
 /** The model gets a readable sentence when the tool activity itself failed. */
@@ -241,7 +236,9 @@ function describeToolFailure(tool: ResolvedTool, err: unknown): string {
 }
 
 function failureMessage(err: unknown): string {
-  if (err instanceof TimeoutFailure) return `timed out (${err.timeoutType === undefined ? 'timeout' : String(err.timeoutType)})`;
+  if (err instanceof TimeoutFailure) {
+    return err.timeoutType === TimeoutType.HEARTBEAT ? 'the worker running it stopped responding' : 'it did not finish in time';
+  }
   if (err instanceof Error) return err.message;
   return String(err);
 }

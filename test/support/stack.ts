@@ -106,6 +106,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     TEMPORAL_ADDRESS: stack.temporal.address,
+    PAYLOAD_STORE_DIR: path.join(dir, 'payloads'),
   });
   stack.worker = new ServiceProcess(
     'worker',

@@ -1,11 +1,12 @@
 import type { WorkerConfig } from '../common/config';
 import type { AgentActivities } from './contract';
 import { createModelCaller } from './inference';
+import type { McpPool } from './mcp/pool';
 import { createToolRunner } from './run-tool';
 
-export function createActivities(config: WorkerConfig): AgentActivities {
+export function createActivities(config: WorkerConfig, mcp: McpPool): AgentActivities {
   return {
     callModel: createModelCaller(config.inferenceUrl, config.inferenceKey),
-    runTool: createToolRunner(config),
+    runTool: createToolRunner(config, mcp),
   };
 }

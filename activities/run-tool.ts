@@ -4,16 +4,27 @@
  */
 import { Context } from '@temporalio/activity';
 import type { WorkerConfig } from '../common/config';
-import type { ToolCallInput, ToolCallResult } from '../common/run-contract';
+import type { ResolvedTool, ToolCallInput, ToolCallResult } from '../common/run-contract';
+import { callMcpTool } from './mcp/call';
+import type { McpPool } from './mcp/pool';
 import { validationProblem } from './tools/json-schema';
 import { findTool } from './tools/registry';
-import { ToolError } from './tools/tool';
+import { ToolError, type ToolRunContext } from './tools/tool';
 
-export function createToolRunner(config: WorkerConfig) {
+type Call = (ctx: ToolRunContext, args: Record<string, unknown>) => Promise<string>;
+
+/** MCP tools are called through the worker's MCP connections, the others by their module. */
+function callFor(tool: ResolvedTool, mcp: McpPool): Call | undefined {
+  if (tool.type === 'mcp') return (ctx, args) => callMcpTool(mcp, tool, args, ctx);
+  const module = findTool(tool.name);
+  return module && ((ctx, args) => module.run(ctx, tool.runtime.tool_params, args));
+}
+
+export function createToolRunner(config: WorkerConfig, mcp: McpPool) {
   return async function runTool(input: ToolCallInput): Promise<ToolCallResult> {
     const { tool } = input;
-    const module = findTool(tool.name);
-    if (!module) return { payload: `Error: this worker has no tool named '${tool.name}'.` };
+    const call = callFor(tool, mcp);
+    if (!call) return { payload: `Error: this worker has no tool named '${tool.name}'.` };
 
     let args: unknown;
     try {
@@ -27,7 +38,7 @@ export function createToolRunner(config: WorkerConfig) {
     const ctx = Context.current();
     ctx.log.info('running tool', { tool: tool.name, callKey: input.callKey });
     try {
-      const payload = await module.run(
+      const payload = await call(
         {
           config,
           runtime: tool.runtime,
@@ -35,7 +46,6 @@ export function createToolRunner(config: WorkerConfig) {
           signal: ctx.cancellationSignal,
           heartbeat: (details) => ctx.heartbeat(details),
         },
-        tool.runtime.tool_params,
         args as Record<string, unknown>,
       );
       return { payload };

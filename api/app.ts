@@ -13,19 +13,26 @@ import { readRun, cancelRun, listRuns } from './runs';
 import { RunFeeds, type Log } from './run-feeds';
 import { streamRun } from './stream-run';
 import { healthOf } from './health';
+import { listMcpServers } from './mcp-servers';
+import type { McpPool } from '../activities/mcp/pool';
 
 export interface AppDeps {
   client: Client;
   namespace: string;
   config: ApiConfig;
+  /** The MCP servers of MCP_SERVERS, connected and listed at start-up. */
+  mcp: McpPool;
   log: Log & { info(msg: string, meta?: Record<string, unknown>): void };
+  /** Whether runs carry our custom search attributes (they are registered on the namespace). */
+  searchAttributes: () => Promise<boolean>;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 const route = (handler: Handler) => (req: Request, res: Response, next: NextFunction) => handler(req, res).catch(next);
 
 export function createApp(deps: AppDeps) {
-  const { client, config, log } = deps;
+  const { client, config, log, mcp } = deps;
+  const mcpCatalog = { pool: mcp, maxTtlSeconds: config.mcpMaxTtlSeconds };
   const feeds = new RunFeeds(client, log);
   const { keepAliveMs } = config;
   const app = express();
@@ -44,10 +51,10 @@ export function createApp(deps: AppDeps) {
     // Any content type is read as JSON: Heroku's clients are not all careful with headers.
     express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
     route(async (req, res) => {
-      const runId = await startRun(client, config, req.body, {
+      const runId = await startRun(client, config, mcpCatalog, req.body, {
         apiKeyId: res.locals.apiKeyId as string,
         idempotencyKey: req.get('Idempotency-Key'),
-      });
+      }, await deps.searchAttributes().catch(() => false));
       log.info('run started', { runId });
       streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs);
     }),
@@ -72,8 +79,14 @@ export function createApp(deps: AppDeps) {
   }));
 
   v1.get('/mcp/servers', (_req, res) => {
-    res.json([]);
+    res.json(listMcpServers(mcp));
   });
+
+  // Lists every server's tools again now (reconnecting those that are down), instead of on the next unknown name.
+  v1.post('/mcp/servers/sync', route(async (_req, res) => {
+    await mcp.syncAll();
+    res.json(listMcpServers(mcp));
+  }));
 
   app.use('/v1', v1);
 

@@ -15,6 +15,9 @@ const RETRY_DELAY_MS = 1_000;
 /** While a run continues-as-new, the next poll waits this long for the new execution. */
 const HANDOVER_DELAY_MS = 100;
 
+/** A run that continued-as-new is still going, in a newer execution. */
+const LIVE_STATUSES = new Set(['RUNNING', 'CONTINUED_AS_NEW']);
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface Log {
@@ -96,9 +99,8 @@ export class RunFeed {
       try {
         return await this.handle.executeUpdate(waitForEventsUpdate, { args: [{ after, timeoutMs: POLL_TIMEOUT_MS }] });
       } catch (err) {
-        // Updates cannot reach a closed run; anything else (Temporal down, ...) is retried.
-        const { status } = await this.handle.describe();
-        if (status.name === 'RUNNING') throw err;
+        // Updates cannot reach a closed run; anything else (Temporal down, a hand-over, ...) is retried.
+        if (await this.stillRunning()) throw err;
         this.closed = true;
       }
     }
@@ -106,9 +108,18 @@ export class RunFeed {
     if (batch.events.length === 0 && !batch.terminal && !batch.earlier) {
       // Closed without a terminal record: terminated or timed out from outside the loop.
       const { status } = await this.handle.describe();
+      if (LIVE_STATUSES.has(status.name)) {
+        this.closed = false;
+        return batch;
+      }
       return { from: after + 1, events: [], terminal: terminalForClosedStatus(status.name) };
     }
     return batch;
+  }
+
+  private async stillRunning(): Promise<boolean> {
+    const { status } = await this.handle.describe();
+    return LIVE_STATUSES.has(status.name);
   }
 
   /** Events logged before a continue-as-new: ask the closed executions, newest to oldest. */

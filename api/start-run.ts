@@ -4,10 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { McpToolCatalog } from '../activities/mcp/resolve';
 import { resolveTools } from '../activities/tools/registry';
 import type { ApiConfig } from '../common/config';
 import { ApiError, invalidRequest } from '../common/errors';
 import { TASK_QUEUE, type AgentRunInput } from '../common/run-contract';
+import { AGENT_API_KEY_ID, AGENT_MODEL, AGENT_TOOLS, AGENT_TOTAL_TOKENS } from '../common/search-attributes';
 import { newRunId, runIdForIdempotencyKey, workflowIdFor } from '../common/run-ids';
 import { agentRequestSchema, describeIssue, type AgentRequest } from '../common/request-schema';
 import type { agentRun } from '../workflows';
@@ -15,14 +17,16 @@ import type { agentRun } from '../workflows';
 export async function startRun(
   client: Client,
   config: ApiConfig,
+  mcp: McpToolCatalog,
   body: unknown,
   who: { apiKeyId: string; idempotencyKey?: string },
+  searchAttributes: boolean,
 ): Promise<string> {
   const request = parseRequest(body);
   const input: Omit<AgentRunInput, 'runId'> = {
     model: chooseModel(config, request.model),
     messages: request.messages,
-    tools: resolveTools(request.tools ?? []),
+    tools: await resolveTools(request.tools ?? [], mcp),
     inference: {
       max_tokens: request.max_tokens_per_inference_request,
       temperature: request.temperature,
@@ -30,6 +34,7 @@ export async function startRun(
       stop: request.stop,
     },
     maxModelCalls: config.maxModelCalls,
+    searchAttributes,
   };
   const key = who.idempotencyKey?.trim();
   if (who.idempotencyKey !== undefined && !key) throw invalidRequest('Idempotency-Key must not be empty');
@@ -43,6 +48,16 @@ export async function startRun(
       args: [{ runId, ...input }],
       memo: { requestHash, apiKeyId: who.apiKeyId, model: input.model },
       staticSummary: summaryOf(input),
+      ...(searchAttributes
+        ? {
+            typedSearchAttributes: [
+              { key: AGENT_MODEL, value: input.model },
+              { key: AGENT_API_KEY_ID, value: who.apiKeyId },
+              { key: AGENT_TOOLS, value: input.tools.map((t) => t.name) },
+              { key: AGENT_TOTAL_TOKENS, value: 0 },
+            ],
+          }
+        : {}),
       ...(key ? { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } : {}),
     });
   } catch (err) {

@@ -47,6 +47,10 @@ export interface ApiConfig {
   maxBodyBytes: number;
   /** Interval of `:keep-alive` comments on open streams. */
   keepAliveMs: number;
+  /** MCP_SERVERS: the MCP server registry file, if any. */
+  mcpServersFile?: string;
+  /** Largest `ttl_seconds` an mcp tool may ask for (MCP_MAX_TTL_SECONDS). */
+  mcpMaxTtlSeconds: number;
 }
 
 export function apiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -58,6 +62,8 @@ export function apiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     defaultModel: env.INFERENCE_MODEL_ID || undefined,
     maxBodyBytes: positiveInt('MAX_REQUEST_BYTES', 1024 * 1024, env),
     keepAliveMs: positiveInt('SSE_KEEPALIVE_MS', 15_000, env),
+    mcpServersFile: env.MCP_SERVERS || undefined,
+    mcpMaxTtlSeconds: positiveInt('MCP_MAX_TTL_SECONDS', 120, env),
   };
 }
 
@@ -68,6 +74,8 @@ export interface WorkerConfig {
   herokuApiUrl: string;
   toolSandbox: 'bubblewrap' | 'none';
   fetchAllowHosts: string[];
+  /** MCP_SERVERS: the MCP server registry file, if any. */
+  mcpServersFile?: string;
   /** The worker's environment, for `<ATTACHMENT>_URL` look-ups. */
   env: NodeJS.ProcessEnv;
 }
@@ -84,6 +92,7 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
     herokuApiUrl: env.HEROKU_API_URL || 'https://api.heroku.com',
     toolSandbox: sandbox,
     fetchAllowHosts: list(env.FETCH_ALLOW_HOSTS),
+    mcpServersFile: env.MCP_SERVERS || undefined,
     env,
   };
 }

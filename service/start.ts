@@ -50,8 +50,8 @@ async function main() {
   process.env.AGENTS_API_KEYS = apiKeys();
 
   const temporal = temporalConfig();
-  const worker = await createAgentWorker(temporal, workerConfig());
-  const workerDone = worker.run();
+  const agent = await createAgentWorker(temporal, workerConfig());
+  const workerDone = agent.run();
   const config = apiConfig();
   const server = await startApi(temporal, config);
   const key = config.apiKeys[0]!;
@@ -66,7 +66,7 @@ async function main() {
     stopping = true;
     say(`${signal}: shutting down`);
     server.close();
-    worker.shutdown();
+    agent.worker.shutdown();
     await workerDone.catch(() => undefined);
     await devServer?.stop();
     process.exit(0);

@@ -3,10 +3,10 @@ import { temporalConfig, workerConfig } from '../common/config';
 import { createAgentWorker } from './worker';
 
 async function main() {
-  const worker = await createAgentWorker(temporalConfig(), workerConfig());
-  console.log(`worker: polling task queue ${worker.options.taskQueue}`);
+  const agent = await createAgentWorker(temporalConfig(), workerConfig());
+  console.log(`worker: polling task queue ${agent.worker.options.taskQueue}`);
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown (SHUTDOWN_GRACE).
-  await worker.run();
+  await agent.run();
 }
 
 main().catch((err) => {

@@ -5,23 +5,17 @@
 import { invalidRequest } from '../../common/errors';
 import type { ResolvedTool } from '../../common/run-contract';
 import { describeIssue, type ToolObject } from '../../common/request-schema';
+import { resolveMcpTool, type McpToolCatalog } from '../mcp/resolve';
+import { codeExecTools } from './code-exec';
 import { dynoRunCommand } from './dyno-run-command';
+import { htmlToMarkdown } from './html-to-markdown';
+import { pdfToMarkdown } from './pdf-to-markdown';
+import { postgresGetSchema } from './postgres-get-schema';
+import { postgresRunQuery } from './postgres-run-query';
 import type { Tool } from './tool';
 
-const TOOLS: Tool<any>[] = [dynoRunCommand];
+const TOOLS: Tool<any>[] = [dynoRunCommand, postgresGetSchema, postgresRunQuery, htmlToMarkdown, pdfToMarkdown, ...codeExecTools];
 const BY_NAME = new Map(TOOLS.map((t) => [t.name, t]));
-
-/** Heroku documents these; requests naming them get a clear "not yet" instead of "unknown". */
-const NOT_YET_AVAILABLE = new Set([
-  'postgres_get_schema',
-  'postgres_run_query',
-  'html_to_markdown',
-  'pdf_to_markdown',
-  'code_exec_python',
-  'code_exec_node',
-  'code_exec_ruby',
-  'code_exec_go',
-]);
 
 export const HEROKU_TOOL_MAX_TTL_SECONDS = 120;
 const DEFAULT_TTL_SECONDS = 120;
@@ -30,21 +24,23 @@ export function findTool(name: string): Tool<any> | undefined {
   return BY_NAME.get(name);
 }
 
-export function resolveTools(tools: ToolObject[]): ResolvedTool[] {
+export async function resolveTools(tools: ToolObject[], mcp: McpToolCatalog): Promise<ResolvedTool[]> {
   const seen = new Set<string>();
-  return tools.map((tool, i) => {
+  const resolved: ResolvedTool[] = [];
+  for (const [i, tool] of tools.entries()) {
     const at = `tools[${i}]`;
-    if (seen.has(tool.name)) throw invalidRequest(`${at}.name '${tool.name}' is a duplicate: tool names must be unique`);
-    seen.add(tool.name);
-    if (tool.type === 'mcp') throw invalidRequest(`${at}: MCP tools are not available yet on this server`);
-    return resolveHerokuTool(tool, at);
-  });
+    const result = tool.type === 'mcp' ? await resolveMcpTool(tool, at, mcp) : resolveHerokuTool(tool, at);
+    // Compared after resolving: an mcp tool may be named bare or namespaced.
+    if (seen.has(result.name)) throw invalidRequest(`${at}.name '${tool.name}' is a duplicate: tool names must be unique`);
+    seen.add(result.name);
+    resolved.push(result);
+  }
+  return resolved;
 }
 
 function resolveHerokuTool(tool: ToolObject, at: string): ResolvedTool {
   const module = BY_NAME.get(tool.name);
   if (!module) {
-    if (NOT_YET_AVAILABLE.has(tool.name)) throw invalidRequest(`${at}.name '${tool.name}' is not available yet on this server`);
     throw invalidRequest(`${at}.name '${tool.name}' is not a known heroku_tool; known: ${[...BY_NAME.keys()].join(', ')}`);
   }
   const runtime = tool.runtime_params;
@@ -64,7 +60,7 @@ function resolveHerokuTool(tool: ToolObject, at: string): ResolvedTool {
   return {
     name: tool.name,
     type: 'heroku_tool',
-    sideEffect: module.sideEffect,
+    sideEffect: typeof module.sideEffect === 'function' ? module.sideEffect({ target_app_name: runtime?.target_app_name }) : module.sideEffect,
     function: { name: tool.name, ...module.modelFunction(params, tool.description) },
     runtime: {
       ...(runtime?.target_app_name ? { target_app_name: runtime.target_app_name } : {}),

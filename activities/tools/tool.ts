@@ -18,7 +18,8 @@ export interface ToolRunContext {
 
 export interface Tool<Params = Record<string, unknown>> {
   name: string;
-  sideEffect: SideEffectClass;
+  /** Fixed, or decided per request from where the tool runs (e.g. a dyno of `target_app_name` or the local sandbox). */
+  sideEffect: SideEffectClass | ((runtime: { target_app_name?: string }) => SideEffectClass);
   /** Whether `runtime_params.target_app_name` is required. */
   requiresApp: boolean;
   /** Validates `runtime_params.tool_params`. */

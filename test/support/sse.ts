@@ -23,6 +23,8 @@ export interface StreamResult {
 export interface ReadOptions {
   /** Disconnect after this many message frames (simulates a dropped client). */
   disconnectAfterMessages?: number;
+  /** Called with each frame as soon as it is parsed (for timing its arrival). */
+  onFrame?: (frame: Frame) => void;
 }
 
 export async function readStream(response: Response, opts: ReadOptions = {}): Promise<StreamResult> {
@@ -38,7 +40,9 @@ export async function readStream(response: Response, opts: ReadOptions = {}): Pr
   }
   const parser = createParser({
     onEvent: (e: EventSourceMessage) => {
-      result.frames.push({ id: e.id, event: e.event, data: e.data });
+      const frame: Frame = { id: e.id, event: e.event, data: e.data };
+      result.frames.push(frame);
+      opts.onFrame?.(frame);
       if (e.event === 'message') result.messages.push(JSON.parse(e.data));
     },
     onComment: (c) => result.comments.push(c),

@@ -1,0 +1,386 @@
+/**
+ * MCP tools (`type: "mcp"`) end to end: a real MCP server (test/doubles/mcp-server.ts)
+ * started by the worker and the API over stdio, another over streamable HTTP,
+ * and one configured but not yet running; requests through POST /v1/agents/heroku.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadMcpRegistry } from '../activities/mcp/registry-file';
+import { workflowIdFor } from '../common/run-ids';
+import { freePort } from '../service/dev-server';
+import { startMcpHttpServer, type McpHttpServer } from './doubles/mcp-server';
+import { startStack, type Stack } from './support/stack';
+import { getJson, post, readStream, runAgent } from './support/sse';
+
+const ROOT = path.resolve(__dirname, '..');
+const SERVER_SCRIPT = path.join(ROOT, 'test/doubles/mcp-server.ts');
+const notesToken = `notes-token-${randomBytes(12).toString('hex')}`;
+const webToken = `web-token-${randomBytes(12).toString('hex')}`;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-tools-'));
+const notesFile = path.join(dir, 'notes.txt');
+const registryFile = path.join(dir, 'mcp-servers.json');
+
+let stack: Stack;
+let web: McpHttpServer;
+let late: McpHttpServer | undefined;
+let latePort: number;
+/** Everything the API sent, for the leak check at the end. */
+const seen: string[] = [];
+
+before(async () => {
+  web = await startMcpHttpServer({ token: webToken });
+  latePort = await freePort();
+  const servers = [
+    {
+      namespace: 'notes',
+      command: process.execPath,
+      args: ['--import', 'tsx', SERVER_SCRIPT],
+      env: { NOTES_TOKEN: notesToken, NOTES_FILE: notesFile },
+    },
+    { namespace: 'web', url: web.url, headers: { Authorization: `Bearer ${webToken}` } },
+    // Configured but not running yet: started by a test below.
+    { namespace: 'late', url: `http://127.0.0.1:${latePort}/mcp?key=${webToken}`, headers: { Authorization: `Bearer ${webToken}` } },
+  ];
+  fs.writeFileSync(registryFile, JSON.stringify({ servers }));
+  stack = await startStack({
+    workerEnv: { MCP_SERVERS: registryFile },
+    apiEnv: { MCP_SERVERS: registryFile, MCP_MAX_TTL_SECONDS: '300', MAX_MODEL_CALLS_PER_RUN: '4' },
+  });
+});
+
+after(async () => {
+  await stack?.stop();
+  await Promise.all([web?.close(), late?.close()]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const mcpTool = (name: string, runtime_params?: Record<string, unknown>) => ({ type: 'mcp', name, ...(runtime_params ? { runtime_params } : {}) });
+const userAsks = (content: string, tools: unknown[]) => ({ model: 'claude-4-sonnet', messages: [{ role: 'user', content }], tools });
+
+async function run(content: string, tools: unknown[]) {
+  const res = await runAgent(stack, userAsks(content, tools));
+  seen.push(res.raw);
+  assert.equal(res.status, 200, res.raw);
+  return res;
+}
+
+const toolContents = (res: { messages: any[] }) =>
+  res.messages.filter((m) => m.object === 'tool.completion').map((m) => m.choices[0].message.content as string);
+
+/** Workflow history as text, payloads decoded. */
+async function historyOf(runId: string): Promise<string> {
+  const history = await stack.client.workflow.getHandle(workflowIdFor(runId)).fetchHistory();
+  return JSON.stringify(history, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v));
+}
+
+async function workflowInput(runId: string): Promise<any> {
+  const history = await stack.client.workflow.getHandle(workflowIdFor(runId)).fetchHistory();
+  const payload = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+  return JSON.parse(Buffer.from(payload.data!).toString('utf8'));
+}
+
+const ECHO_SCHEMA = {
+  type: 'object',
+  properties: { text: { type: 'string' } },
+  required: ['text'],
+  $schema: 'http://json-schema.org/draft-07/schema#',
+};
+
+describe('GET /v1/mcp/servers', () => {
+  test("lists the configured servers and their tools in Heroku's shape, without secrets", async () => {
+    const { status, body } = await getJson(stack, '/v1/mcp/servers');
+    assert.equal(status, 200);
+    seen.push(JSON.stringify(body));
+    assert.deepEqual(body.map((s: any) => s.namespace), ['notes', 'web', 'late']);
+    const [notes, webServer, lateServer] = body;
+    for (const s of body) {
+      assert.deepEqual(Object.keys(s), [
+        'id', 'app_id', 'process_type', 'process_command', 'url', 'created_at', 'updated_at',
+        'namespace', 'server_status', 'primitives_status', 'error', 'tools',
+      ]);
+      assert.match(s.id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.equal(s.app_id, null);
+      assert.ok(!Number.isNaN(Date.parse(s.created_at)) && !Number.isNaN(Date.parse(s.updated_at)));
+    }
+
+    assert.equal(notes.process_type, process.execPath);
+    assert.equal(notes.process_command, `${process.execPath} --import tsx ${SERVER_SCRIPT}`);
+    assert.equal(notes.url, null);
+    assert.equal(notes.server_status, 'registered');
+    assert.equal(notes.primitives_status, 'synced');
+    assert.equal(notes.error, null);
+    assert.deepEqual(notes.tools.map((t: any) => t.namespaced_name), [
+      'notes/echo', 'notes/add', 'notes/slow', 'notes/fail', 'notes/write_note', 'notes/crash',
+    ]);
+    assert.deepEqual(notes.tools[0], {
+      name: 'echo',
+      namespaced_name: 'notes/echo',
+      description: 'Returns the text it is given',
+      input_schema: ECHO_SCHEMA,
+      annotations: { readOnlyHint: true },
+    });
+    assert.deepEqual(notes.tools[3].annotations, {});
+
+    assert.equal(webServer.process_type, null);
+    assert.equal(webServer.process_command, null);
+    assert.equal(webServer.url, web.url);
+    assert.equal(webServer.server_status, 'registered');
+    assert.deepEqual(webServer.tools.map((t: any) => t.namespaced_name), ['web/echo', 'web/add', 'web/slow', 'web/fail']);
+
+    // The query string may hold a secret: it is not shown.
+    assert.equal(lateServer.url, `http://127.0.0.1:${latePort}/mcp`);
+    assert.equal(lateServer.server_status, 'disconnected');
+    assert.equal(lateServer.primitives_status, 'error');
+    assert.match(lateServer.error, /fetch failed|ECONNREFUSED/);
+    assert.deepEqual(lateServer.tools, []);
+
+    const text = JSON.stringify(body);
+    assert.equal(text.includes(notesToken), false);
+    assert.equal(text.includes(webToken), false);
+  });
+
+  test('needs the bearer key', async () => {
+    const res = await fetch(`${stack.apiUrl}/v1/mcp/servers`);
+    assert.equal(res.status, 401);
+  });
+});
+
+describe('calling MCP tools', () => {
+  test('by namespaced name: the payload is the CallToolResult JSON; the model sees the server schema', async () => {
+    const res = await run('CALL notes/echo {"text":"hello"}', [mcpTool('notes/echo')]);
+    const tool = res.messages[1].choices[0].message;
+    assert.equal(tool.name, 'notes/echo');
+    assert.equal(tool.content, `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"hello"}],"isError":false}`);
+    assert.equal(res.messages[2].choices[0].message.content, `Done: ${tool.content}`);
+
+    const upstream = stack.model.requests.find((r) => r.body.messages[0].content === 'CALL notes/echo {"text":"hello"}')!;
+    const { $schema: _draft, ...parameters } = ECHO_SCHEMA;
+    assert.deepEqual(upstream.body.tools, [
+      { type: 'function', function: { name: 'notes/echo', description: 'Returns the text it is given', parameters } },
+    ]);
+  });
+
+  test('by bare name where it is unique; a destructive tool runs exactly once per call', async () => {
+    const res = await run('CALL notes/write_note {"note":"first"}', [mcpTool('write_note')]);
+    assert.deepEqual(toolContents(res), [
+      `Tool 'notes/write_note' returned result: {"content":[{"type":"text","text":"saved note 1"}],"isError":false}`,
+    ]);
+    assert.equal(fs.readFileSync(notesFile, 'utf8'), 'first\n');
+  });
+
+  test('over streamable HTTP, with the configured headers', async () => {
+    const before = web.calls.length;
+    const res = await run('CALL web/add {"a":2,"b":3}', [mcpTool('web/add')]);
+    assert.deepEqual(toolContents(res), [`Tool 'web/add' returned result: {"content":[{"type":"text","text":"5"}],"isError":false}`]);
+    assert.deepEqual(web.calls.slice(before), ['add']);
+  });
+
+  test('a tool description from the request replaces the server’s', async () => {
+    const res = await run('CALL notes/add {"a":1,"b":1}', [{ ...mcpTool('notes/add'), description: 'Use for sums' }]);
+    assert.equal(toolContents(res)[0], `Tool 'notes/add' returned result: {"content":[{"type":"text","text":"2"}],"isError":false}`);
+    const upstream = stack.model.requests.find((r) => r.body.messages[0].content === 'CALL notes/add {"a":1,"b":1}')!;
+    assert.equal(upstream.body.tools[0].function.description, 'Use for sums');
+  });
+
+  test('an isError result from the server is passed through', async () => {
+    const res = await run('CALL web/fail {}', [mcpTool('web/fail')]);
+    assert.deepEqual(toolContents(res), [
+      `Tool 'web/fail' returned result: {"content":[{"type":"text","text":"the tool failed on purpose"}],"isError":true}`,
+    ]);
+  });
+
+  test('ttl_seconds bounds the call; the model reads that it timed out', async () => {
+    const started = Date.now();
+    const res = await run('CALL notes/slow {"seconds":10}', [mcpTool('notes/slow', { ttl_seconds: 1 })]);
+    assert.ok(Date.now() - started < 8_000);
+    assert.deepEqual(toolContents(res), [
+      `Tool 'notes/slow' returned result: {"content":[{"type":"text","text":"Error: 'notes/slow' did not answer within ttl_seconds (1s); the call was cancelled."}],"isError":true}`,
+    ]);
+  });
+
+  test('arguments that do not match the server schema are not sent', async () => {
+    const before = web.calls.length;
+    const res = await run('CALL web/add {"a":"x"}', [mcpTool('web/add')]);
+    assert.match(toolContents(res)[0]!, /^Tool 'web\/add' returned result: Error: invalid arguments: .*; the tool was not run\.$/);
+    assert.equal(web.calls.length, before);
+  });
+
+  test('max_calls caps how often the model may call an MCP tool', async () => {
+    const res = await runAgent(stack, userAsks('LOOP notes/echo {"text":"again"}', [mcpTool('notes/echo', { max_calls: 2 })]));
+    seen.push(res.raw);
+    const results = toolContents(res);
+    assert.equal(results[0], `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"again"}],"isError":false}`);
+    assert.equal(results[1], results[0]);
+    assert.match(results[2]!, /has reached its max_calls limit \(2\)/);
+  });
+
+  test('cancelling the run cancels the MCP request in flight', async () => {
+    const res = await post(stack, userAsks('CALL web/slow {"seconds":60}', [mcpTool('web/slow', { ttl_seconds: 90 })]));
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    while (!web.calls.includes('slow')) await sleep(100);
+    const started = Date.now();
+    assert.equal((await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' })).status, 202);
+    const stream = await reading;
+    seen.push(stream.raw);
+    assert.ok(Date.now() - started < 10_000, `stream ended ${Date.now() - started} ms after cancel`);
+    assert.deepEqual(stream.frames.map((f) => f.event), ['message', 'error', 'done']);
+    assert.equal(JSON.parse(stream.frames[1]!.data).error.type, 'cancelled');
+    // The worker told the server it gave up (notifications/cancelled).
+    while (web.cancellations === 0) {
+      assert.ok(Date.now() - started < 10_000, 'no notifications/cancelled reached the server');
+      await sleep(100);
+    }
+  });
+
+  test('a stdio server that dies mid-call is reported, then started again for the next call', async () => {
+    const crashed = await run('CALL notes/crash {}', [mcpTool('notes/crash')]);
+    assert.match(
+      toolContents(crashed)[0]!,
+      /^Tool 'notes\/crash' returned result: \{"content":\[\{"type":"text","text":"Error: the connection to MCP server 'notes' broke during the call \(.*\), so its outcome is unknown; the server will be reconnected on the next call\."\}\],"isError":true\}$/,
+    );
+    const res = await run('CALL notes/echo {"text":"back"}', [mcpTool('notes/echo')]);
+    assert.equal(toolContents(res)[0], `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"back"}],"isError":false}`);
+  });
+});
+
+describe('the workflow input', () => {
+  test('carries the side-effect class from the annotations, and no secret reaches history or events', async () => {
+    const res = await run('CALL notes/echo {"text":"x"}', [mcpTool('notes/echo'), mcpTool('web/add'), mcpTool('write_note', { target_app_name: 'ignored', dyno_size: 'performance-l' })]);
+    const runId = res.headers.get('agent-run-id')!;
+    const input = await workflowInput(runId);
+    assert.deepEqual(
+      input.tools.map((t: any) => [t.name, t.type, t.sideEffect]),
+      [
+        ['notes/echo', 'mcp', 'read-only'],
+        ['web/add', 'mcp', 'idempotent'],
+        ['notes/write_note', 'mcp', 'side-effecting'],
+      ],
+    );
+    assert.deepEqual(input.tools[2].runtime, { dyno_size: 'performance-l', ttl_seconds: 120, max_calls: 3, tool_params: {} });
+
+    const history = await historyOf(runId);
+    for (const secret of [notesToken, webToken]) {
+      assert.equal(history.includes(secret), false);
+      assert.equal(res.raw.includes(secret), false);
+    }
+  });
+});
+
+describe('validation before the stream', () => {
+  const cases: Array<[string, unknown[], string]> = [
+    ['ambiguous bare name', [mcpTool('echo')], "tools[0].name 'echo' is ambiguous: it matches notes/echo, web/echo; use the namespaced name"],
+    ['unknown bare name', [mcpTool('nope')], "tools[0].name 'nope' is not a tool of any configured MCP server (GET /v1/mcp/servers lists them) (MCP server 'late' is unavailable: "],
+    ['unknown tool of a server', [mcpTool('notes/nope')], "tools[0].name 'notes/nope': MCP server 'notes' has no tool 'nope'"],
+    ['unknown namespace', [mcpTool('zzz/echo')], "tools[0].name 'zzz/echo': there is no MCP server with namespace 'zzz'; configured: notes, web, late"],
+    ['ttl above MCP_MAX_TTL_SECONDS', [mcpTool('notes/echo', { ttl_seconds: 301 })], 'tools[0].runtime_params.ttl_seconds must be an integer between 1 and 300 for mcp tools'],
+    ['ttl zero', [mcpTool('notes/echo', { ttl_seconds: 0 })], 'tools[0].runtime_params.ttl_seconds must be an integer between 1 and 300'],
+    ['tool_params', [mcpTool('notes/echo', { tool_params: { cmd: 'x' } })], 'tools[0].runtime_params.tool_params is not supported for mcp tools'],
+    ['the same tool twice', [mcpTool('write_note'), mcpTool('notes/write_note')], "tools[1].name 'notes/write_note' is a duplicate: tool names must be unique"],
+    ['second tool unknown', [mcpTool('notes/echo'), mcpTool('web/nope')], "tools[1].name 'web/nope': MCP server 'web' has no tool 'nope'"],
+  ];
+  for (const [name, tools, message] of cases) {
+    test(`400 for ${name}`, async () => {
+      const res = await post(stack, userAsks('hi', tools));
+      assert.equal(res.status, 400);
+      const json = (await res.json()) as any;
+      seen.push(JSON.stringify(json));
+      assert.equal(json.error.type, 'invalid_request_error');
+      assert.ok(json.error.message.startsWith(message), `"${json.error.message}" should start with "${message}"`);
+    });
+  }
+
+  test('a ttl above 120 is accepted up to MCP_MAX_TTL_SECONDS', async () => {
+    const res = await run('CALL notes/echo {"text":"long"}', [mcpTool('notes/echo', { ttl_seconds: 300 })]);
+    assert.equal(toolContents(res)[0], `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"long"}],"isError":false}`);
+  });
+});
+
+describe('servers that come up later', () => {
+  test('a request naming a tool of a server that was down lists it again', async () => {
+    late = await startMcpHttpServer({ token: webToken, port: latePort });
+    // A server is re-listed at most every 5 s on unknown names; let that pass since the last attempt.
+    await sleep(5_500);
+    const res = await run('CALL late/add {"a":20,"b":22}', [mcpTool('late/add')]);
+    assert.equal(toolContents(res)[0], `Tool 'late/add' returned result: {"content":[{"type":"text","text":"42"}],"isError":false}`);
+    const { body } = await getJson(stack, '/v1/mcp/servers');
+    assert.equal(body[2].server_status, 'registered');
+    assert.equal(body[2].primitives_status, 'synced');
+    assert.equal(body[2].error, null);
+  });
+
+  test('POST /v1/mcp/servers/sync lists every server again now', async () => {
+    await late!.close();
+    late = undefined;
+    const res = await fetch(`${stack.apiUrl}/v1/mcp/servers/sync`, { method: 'POST', headers: { Authorization: `Bearer ${stack.apiKey}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as any[];
+    seen.push(JSON.stringify(body));
+    assert.deepEqual(body.map((s) => [s.namespace, s.server_status, s.primitives_status]), [
+      ['notes', 'registered', 'synced'],
+      ['web', 'registered', 'synced'],
+      ['late', 'disconnected', 'error'],
+    ]);
+  });
+});
+
+describe('secrets', () => {
+  test('the env and header secrets appear in no response and no process output', () => {
+    for (const secret of [notesToken, webToken]) {
+      for (const text of [...seen, stack.worker.output, stack.api.output]) assert.equal(text.includes(secret), false);
+    }
+  });
+});
+
+describe('the MCP_SERVERS file', () => {
+  const write = (content: unknown) => {
+    const file = path.join(dir, `bad-${randomBytes(4).toString('hex')}.json`);
+    fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+    return file;
+  };
+  const cases: Array<[string, unknown, string]> = [
+    ['not JSON', '{"servers": [', 'not valid JSON'],
+    ['not an object', [], 'must be a JSON object: {"servers": [...]}'],
+    ['no servers', {}, 'servers is required'],
+    ['neither command nor url', { servers: [{ namespace: 'a' }] }, 'servers[0] needs "command" (a stdio server) or "url" (a streamable HTTP server)'],
+    ['both command and url', { servers: [{ namespace: 'a', command: 'x', url: 'http://x' }] }, 'servers[0] has both "command" and "url"'],
+    ['bad namespace', { servers: [{ namespace: 'My Tools', command: 'x' }] }, 'servers[0].namespace must match ^[a-z0-9_-]+$'],
+    ['missing namespace', { servers: [{ url: 'https://x.example/mcp' }] }, 'servers[0].namespace is required'],
+    ['args not strings', { servers: [{ namespace: 'a', command: 'x', args: [1] }] }, 'servers[0].args[0] must be a string'],
+    ['env value not a string', { servers: [{ namespace: 'a', command: 'x', env: { TOKEN: 5 } }] }, 'servers[0].env.TOKEN must be a string'],
+    ['bad url', { servers: [{ namespace: 'a', url: 'ftp://x.example' }] }, 'servers[0].url must be an http(s) URL'],
+    ['misspelt field', { servers: [{ namespace: 'a', url: 'https://x.example/mcp', header: {} }] }, 'servers[0] has unknown field(s): header'],
+    ['duplicate namespace', { servers: [{ namespace: 'a', command: 'x' }, { namespace: 'a', url: 'https://x.example/mcp' }] }, "servers[1].namespace 'a' is a duplicate"],
+  ];
+  for (const [name, content, message] of cases) {
+    test(`is refused with a message naming the file and the field: ${name}`, () => {
+      const file = write(content);
+      assert.throws(() => loadMcpRegistry(file), (err: Error) => {
+        assert.ok(err.message.startsWith(`MCP_SERVERS file ${file}: ${message}`), err.message);
+        return true;
+      });
+    });
+  }
+
+  test('a missing file is named', () => {
+    assert.throws(() => loadMcpRegistry(path.join(dir, 'missing.json')), /^Error: MCP_SERVERS file .*missing\.json: cannot be read \(ENOENT/);
+  });
+
+  test('the API does not start with a bad file, and says why', () => {
+    const file = write({ servers: [{ namespace: 'Bad!', command: 'x' }] });
+    const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, AGENTS_API_KEYS: 'k', MCP_SERVERS: file, PORT: '1' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, new RegExp(`^api: MCP_SERVERS file ${file}: servers\\[0\\]\\.namespace must match`, 'm'));
+  });
+});

@@ -1,0 +1,402 @@
+/**
+ * postgres_get_schema and postgres_run_query end to end: POST /v1/agents/heroku
+ * with the scripted model, the worker connecting to a real, throwaway
+ * PostgreSQL cluster through DATABASE_URL. The role in that URL owns the
+ * tables, so every refused write below is refused by the read-only session,
+ * not by missing privileges.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client } from 'pg';
+import { historyText } from './support/history';
+import { startPostgres, type TestPostgres } from './support/postgres';
+import { getJson, post, readStream, runAgent, type StreamResult } from './support/sse';
+import { startStack, type Stack } from './support/stack';
+
+// '@' and '/' make the password differ from its %-encoded form in the URL: both must stay secret.
+const PASSWORD = `p@ss/${randomBytes(8).toString('hex')}`;
+const ADMIN_PASSWORD = `admin-${randomBytes(8).toString('hex')}`;
+const WRONG_PASSWORD = `wrong-${randomBytes(8).toString('hex')}`;
+const PROGRAM_MARKER = path.join(os.tmpdir(), `pg-tool-escape-${randomBytes(4).toString('hex')}`);
+
+const FIXTURE = `
+create table customers (
+  id serial primary key,
+  name text not null,
+  email text unique,
+  signed_up date not null default '2024-01-01'
+);
+comment on table customers is 'people who buy things';
+create table orders (
+  id bigint generated always as identity primary key,
+  customer_id integer not null references customers (id),
+  total numeric(10,2) not null check (total >= 0),
+  note text
+);
+create view order_totals as
+  select c.name, sum(o.total) as spent from customers c join orders o on o.customer_id = c.id group by c.name;
+insert into customers (name, email, signed_up) values ('Ada', 'ada@example.com', '2024-03-01'), ('Grace', null, '2024-04-02');
+insert into orders (customer_id, total, note) values (1, 12.50, null), (1, 7.25, 'gift'), (2, 100.00, null);
+`;
+
+let pg: TestPostgres;
+let stack: Stack;
+let silent: net.Server;
+let url: string;
+const runs: StreamResult[] = [];
+
+before(async () => {
+  pg = await startPostgres();
+  const admin = await pg.admin();
+  await admin.query(`create role analyst login password '${PASSWORD}'`);
+  await admin.query(`alter role postgres password '${ADMIN_PASSWORD}'`);
+  await admin.query('create database shop owner analyst');
+  await admin.end();
+  url = pg.url('analyst', PASSWORD, 'shop');
+  await withDb((db) => db.query(FIXTURE));
+
+  // Accepts TCP connections and never answers: a database that hangs.
+  silent = net.createServer(() => {}).listen(0, '127.0.0.1');
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const silentPort = (silent.address() as net.AddressInfo).port;
+
+  stack = await startStack({
+    workerEnv: {
+      DATABASE_URL: url,
+      ADMIN_URL: pg.url('postgres', ADMIN_PASSWORD, 'shop'),
+      WRONG_URL: pg.url('analyst', WRONG_PASSWORD, 'shop'),
+      SILENT_URL: `postgres://analyst:${encodeURIComponent(PASSWORD)}@127.0.0.1:${silentPort}/shop`,
+    },
+  });
+});
+
+after(async () => {
+  await stack?.stop();
+  silent?.close();
+  await pg?.stop();
+  fs.rmSync(PROGRAM_MARKER, { force: true });
+});
+
+async function withDb<T>(work: (db: Client) => Promise<T>): Promise<T> {
+  const db = new Client({ connectionString: url });
+  await db.connect();
+  try {
+    return await work(db);
+  } finally {
+    await db.end();
+  }
+}
+
+const dbTools = (attachment = 'DATABASE', runtime: Record<string, unknown> = {}) => [
+  { type: 'heroku_tool', name: 'postgres_get_schema', runtime_params: { tool_params: { db_attachment: attachment }, ...runtime } },
+  {
+    type: 'heroku_tool',
+    name: 'postgres_run_query',
+    runtime_params: { max_calls: 20, tool_params: { db_attachment: attachment }, ...runtime },
+  },
+];
+
+const callQuery = (query: string) => `CALL postgres_run_query ${JSON.stringify({ query })}`;
+
+/** Runs the scripted agent with these CALL lines; returns the tool messages' contents, in order. */
+async function toolResults(lines: string[], tools = dbTools()): Promise<string[]> {
+  const res = await runAgent(stack, { model: 'm', messages: [{ role: 'user', content: lines.join('\n') }], tools });
+  assert.equal(res.status, 200, res.raw);
+  runs.push(res);
+  return res.messages.filter((m) => m.object === 'tool.completion').map((m) => m.choices[0].message.content);
+}
+
+const queryResult = (payload: string) => `Tool 'postgres_run_query' returned result: ${payload}`;
+
+const snapshot = () =>
+  withDb(async (db) => ({
+    customers: (await db.query('select * from customers order by id')).rows,
+    orders: (await db.query('select * from orders order by id')).rows,
+    tables: (await db.query(`select table_name from information_schema.tables where table_schema = 'public' order by 1`)).rows,
+  }));
+
+describe('postgres_get_schema', () => {
+  test('lists tables and views with columns, types, nullability, defaults, keys and comments', async () => {
+    const [content] = await toolResults(['CALL postgres_get_schema {}']);
+    const prefix = "Tool 'postgres_get_schema' returned result: ";
+    assert.ok(content!.startsWith(prefix), content);
+    const [header, ...rest] = content!.slice(prefix.length).split('\n');
+    assert.match(
+      header!,
+      /^-- Database shop \(PostgreSQL \d+\.\d+.*\): 2 tables, 1 view outside the system schemas\. Views are shown with their columns, not their definitions\.$/,
+    );
+    assert.equal(
+      rest.join('\n'),
+      [
+        '-- people who buy things',
+        'CREATE TABLE public.customers (',
+        "  id integer NOT NULL DEFAULT nextval('customers_id_seq'::regclass),",
+        '  name text NOT NULL,',
+        '  email text,',
+        "  signed_up date NOT NULL DEFAULT '2024-01-01'::date,",
+        '  PRIMARY KEY (id),',
+        '  UNIQUE (email)',
+        ');',
+        'CREATE VIEW public.order_totals (',
+        '  name text,',
+        '  spent numeric',
+        ');',
+        'CREATE TABLE public.orders (',
+        '  id bigint NOT NULL GENERATED ALWAYS AS IDENTITY,',
+        '  customer_id integer NOT NULL,',
+        '  total numeric(10,2) NOT NULL,',
+        '  note text,',
+        '  PRIMARY KEY (id),',
+        '  CHECK ((total >= (0)::numeric)),',
+        '  FOREIGN KEY (customer_id) REFERENCES customers(id)',
+        ');',
+      ].join('\n'),
+    );
+  });
+
+  test('the model sees an argument-less schema tool and a query tool that requires `query`', async () => {
+    await toolResults(['CALL postgres_get_schema {}']);
+    const offered = stack.model.requests.at(-1)!.body.tools.map((t: any) => t.function);
+    const byName = Object.fromEntries(offered.map((f: any) => [f.name, f]));
+    assert.deepEqual(byName.postgres_get_schema.parameters, { type: 'object', properties: {}, required: [] });
+    assert.deepEqual(byName.postgres_run_query.parameters.required, ['query']);
+    assert.match(byName.postgres_run_query.description, /read-only SQL statement on the PostgreSQL database DATABASE/);
+  });
+});
+
+describe('postgres_run_query', () => {
+  test('a select returns the columns and rows as PostgreSQL text, NULL as null', async () => {
+    const [content] = await toolResults([
+      callQuery('select c.id, c.name, c.email, c.signed_up, sum(o.total) as spent from customers c join orders o on o.customer_id = c.id group by c.id order by c.id'),
+    ]);
+    assert.equal(
+      content,
+      queryResult(
+        JSON.stringify({
+          columns: ['id', 'name', 'email', 'signed_up', 'spent'],
+          rows: [
+            ['1', 'Ada', 'ada@example.com', '2024-03-01', '19.75'],
+            ['2', 'Grace', null, '2024-04-02', '100.00'],
+          ],
+          row_count: 2,
+          truncated: false,
+        }),
+      ),
+    );
+  });
+
+  test('writes and escapes from the read-only session fail with the database’s own error, and nothing changes', async () => {
+    const unchanged = await snapshot();
+    const attempts: Array<[string, RegExp]> = [
+      [`insert into customers (name) values ('Eve')`, /^ERROR: cannot execute INSERT in a read-only transaction \(SQLSTATE 25006\)$/],
+      [`update orders set total = 0`, /^ERROR: cannot execute UPDATE in a read-only transaction \(SQLSTATE 25006\)$/],
+      [`delete from orders`, /^ERROR: cannot execute DELETE in a read-only transaction \(SQLSTATE 25006\)$/],
+      [`drop table orders`, /^ERROR: cannot execute DROP TABLE in a read-only transaction \(SQLSTATE 25006\)$/],
+      [`create table notes (body text)`, /^ERROR: cannot execute CREATE TABLE in a read-only transaction \(SQLSTATE 25006\)$/],
+      [`with gone as (delete from orders returning *) select count(*) from gone`, /in a read-only transaction \(SQLSTATE 25006\)$/],
+      [`select nextval('customers_id_seq')`, /^ERROR: cannot execute nextval\(\) in a read-only transaction \(SQLSTATE 25006\)$/],
+      [`copy customers to program 'touch ${PROGRAM_MARKER}'`, /pg_execute_server_program/],
+      [
+        `set default_transaction_read_only = off; insert into customers (name) values ('Eve')`,
+        /^ERROR: cannot insert multiple commands into a prepared statement \(SQLSTATE 42601\)$/,
+      ],
+      [`commit; drop table orders`, /^ERROR: cannot insert multiple commands into a prepared statement \(SQLSTATE 42601\)$/],
+      [`set transaction read write`, /^ERROR: transaction read-write mode must be set before any query \(SQLSTATE 25001\)$/],
+      [
+        `do $$ begin set transaction read write; insert into customers (name) values ('Eve'); end $$`,
+        /^ERROR: transaction read-write mode must be set before any query \(SQLSTATE 25001\)/,
+      ],
+      [`do $$ begin commit; drop table orders; end $$`, /^ERROR: invalid transaction termination \(SQLSTATE 2D000\)/],
+      [`vacuum orders`, /^ERROR: VACUUM cannot run inside a transaction block \(SQLSTATE 25001\)$/],
+    ];
+    const results = await toolResults(attempts.map(([query]) => callQuery(query)));
+    assert.equal(results.length, attempts.length);
+    attempts.forEach(([query, expected], i) => {
+      const prefix = queryResult('Error: ');
+      assert.ok(results[i]!.startsWith(prefix), `${query} -> ${results[i]}`);
+      assert.match(results[i]!.slice(prefix.length), expected, query);
+    });
+    assert.deepEqual(await snapshot(), unchanged);
+    assert.equal(fs.existsSync(PROGRAM_MARKER), false, 'COPY TO PROGRAM ran a program');
+  });
+
+  test('SET, RESET, BEGIN, COMMIT and ROLLBACK on their own are harmless: the next call is read-only again', async () => {
+    const unchanged = await snapshot();
+    const tricks = [
+      'set default_transaction_read_only = off',
+      'set session characteristics as transaction read write',
+      `select set_config('default_transaction_read_only', 'off', false)`,
+      'reset all',
+      'begin',
+      'commit',
+      'rollback',
+    ];
+    const insert = `insert into customers (name) values ('Eve')`;
+    const results = await toolResults(tricks.flatMap((q) => [callQuery(q), callQuery(insert)]));
+    assert.equal(results.length, tricks.length * 2);
+    tricks.forEach((trick, i) => {
+      assert.doesNotMatch(results[2 * i]!, /SQLSTATE/, `${trick} -> ${results[2 * i]}`);
+      assert.equal(
+        results[2 * i + 1],
+        queryResult('Error: ERROR: cannot execute INSERT in a read-only transaction (SQLSTATE 25006)'),
+        `insert after ${trick}`,
+      );
+    });
+    assert.deepEqual(await snapshot(), unchanged);
+  });
+
+  test('statement_timeout follows ttl_seconds: a long query is stopped with a readable error', async () => {
+    const started = Date.now();
+    const [content] = await toolResults([callQuery('select pg_sleep(10)')], dbTools('DATABASE', { ttl_seconds: 1 }));
+    assert.equal(
+      content,
+      queryResult(
+        "Error: ERROR: canceling statement due to statement timeout (SQLSTATE 57014)\nThe statement ran longer than this tool's ttl_seconds (1s) and was stopped.",
+      ),
+    );
+    assert.ok(Date.now() - started < 8_000, `took ${Date.now() - started} ms`);
+  });
+
+  test('at most 500 rows, and a note says the result was cut', async () => {
+    const [content] = await toolResults([callQuery('select n from generate_series(1, 600) n')]);
+    const out = JSON.parse(content!.slice(queryResult('').length));
+    assert.deepEqual(out.columns, ['n']);
+    assert.equal(out.rows.length, 500);
+    assert.deepEqual(out.rows.at(-1), ['500']);
+    assert.equal(out.row_count, 500);
+    assert.equal(out.truncated, true);
+    assert.equal(out.note, 'only the first 500 rows are shown; the statement returned more. Add a LIMIT, a WHERE or an aggregate to see the rest.');
+  });
+
+  test('exactly 500 rows are not reported as cut', async () => {
+    const [content] = await toolResults([callQuery('select n from generate_series(1, 500) n')]);
+    const out = JSON.parse(content!.slice(queryResult('').length));
+    assert.equal(out.row_count, 500);
+    assert.equal(out.truncated, false);
+    assert.equal('note' in out, false);
+  });
+
+  test('output is cut at 64 KiB, with a note', async () => {
+    const [content] = await toolResults([callQuery(`select n, repeat('x', 1000) as pad from generate_series(1, 200) n`)]);
+    const payload = content!.slice(queryResult('').length);
+    assert.ok(Buffer.byteLength(payload) <= 64 * 1024 + 512, `payload is ${Buffer.byteLength(payload)} bytes`);
+    const out = JSON.parse(payload);
+    assert.ok(out.rows.length > 50 && out.rows.length < 70, `${out.rows.length} rows`);
+    assert.equal(out.row_count, out.rows.length);
+    assert.equal(out.truncated, true);
+    assert.equal(
+      out.note,
+      `only the first ${out.rows.length} rows are shown: the result is cut at 65536 bytes. Select fewer or shorter columns (e.g. left(col, 200)) or fewer rows.`,
+    );
+
+    const [huge] = await toolResults([callQuery(`select repeat('y', 70000) as body`)]);
+    assert.equal(
+      huge,
+      queryResult(
+        JSON.stringify({
+          columns: ['body'],
+          rows: [],
+          row_count: 0,
+          truncated: true,
+          note: 'no rows are shown: the first row alone is over 65536 bytes. Select fewer or shorter columns (e.g. left(col, 200)).',
+        }),
+      ),
+    );
+  });
+
+  test('cancelling the run stops the query in the database too, within seconds', async () => {
+    const sleeping = () =>
+      withDb(async (db) => (await db.query(`select pid from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'`)).rowCount ?? 0);
+    const res = await post(stack, { model: 'm', messages: [{ role: 'user', content: callQuery('select pg_sleep(60)') }], tools: dbTools() });
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    for (let i = 0; i < 100 && (await sleeping()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await sleeping(), 1);
+    const cancelled = Date.now();
+    assert.equal((await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' })).status, 202);
+    const stream = await reading;
+    assert.deepEqual(stream.frames.map((f) => f.event), ['message', 'error', 'done']);
+    // The activity hears of the cancel with its next (throttled) heartbeat, then closes the connection.
+    for (let i = 0; i < 250 && (await sleeping()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await sleeping(), 0, 'the query still runs in the database');
+    assert.ok(Date.now() - cancelled < 20_000, `stopped ${Date.now() - cancelled} ms after the cancel`);
+  });
+
+  test('a syntax error comes back with its position', async () => {
+    const [content] = await toolResults([callQuery('selec * from customers')]);
+    assert.equal(content, queryResult('Error: ERROR: syntax error at or near "selec" (SQLSTATE 42601) at character 1'));
+  });
+});
+
+describe('attachments and connections', () => {
+  test('an attachment the worker has no URL for is a readable error naming the variable', async () => {
+    const results = await toolResults(['CALL postgres_get_schema {}', callQuery('select 1')], dbTools('FOLLOWER'));
+    const message = 'Error: no database is attached as FOLLOWER: the worker has no FOLLOWER_URL environment variable';
+    assert.deepEqual(results, [`Tool 'postgres_get_schema' returned result: ${message}`, queryResult(message)]);
+  });
+
+  test('a superuser URL is refused: a superuser can escape a read-only transaction', async () => {
+    const [content] = await toolResults([callQuery(`copy customers to program 'touch ${PROGRAM_MARKER}'`)], dbTools('ADMIN'));
+    assert.equal(
+      content,
+      queryResult(
+        'Error: refusing to use ADMIN_URL: its role is a superuser, so even a read-only transaction could change things (COPY ... TO PROGRAM or TO a file). Give ADMIN_URL a role without these privileges.',
+      ),
+    );
+    assert.equal(fs.existsSync(PROGRAM_MARKER), false);
+  });
+
+  test('a wrong password is the server’s error, without the password', async () => {
+    const [content] = await toolResults([callQuery('select 1')], dbTools('WRONG'));
+    assert.equal(
+      content,
+      queryResult('Error: could not connect to the database in WRONG_URL: FATAL: password authentication failed for user "analyst" (SQLSTATE 28P01)'),
+    );
+  });
+
+  test('a database that never answers times out the connection', async () => {
+    const started = Date.now();
+    const [content] = await toolResults([callQuery('select 1')], dbTools('SILENT'));
+    assert.equal(content, queryResult('Error: could not connect to the database in SILENT_URL: timeout expired (no connection within 10s)'));
+    assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+  });
+
+  test('a db_attachment that is not a config var name is a 400 naming the field', async () => {
+    for (const [toolParams, message] of [
+      [{ db_attachment: 'database-url' }, "tools[0].runtime_params.tool_params.db_attachment must be an attachment name such as DATABASE or HEROKU_POSTGRESQL_RED (upper-case letters, digits and '_', starting with a letter)"],
+      [{ db_attachment: 42 }, 'tools[0].runtime_params.tool_params.db_attachment must be a string'],
+      [{}, 'tools[0].runtime_params.tool_params.db_attachment is required'],
+    ] as const) {
+      const res = await runAgent(stack, {
+        model: 'm',
+        messages: [{ role: 'user', content: 'hi' }],
+        tools: [{ type: 'heroku_tool', name: 'postgres_run_query', runtime_params: { tool_params: toolParams } }],
+      });
+      assert.equal(res.status, 400);
+      assert.deepEqual(res.json, { error: { code: 400, message, type: 'invalid_request_error' } });
+    }
+  });
+
+  test('no database password reaches an event, the workflow history or a log', async () => {
+    const secrets = [PASSWORD, encodeURIComponent(PASSWORD), ADMIN_PASSWORD, WRONG_PASSWORD, url, ...stack.secrets];
+    assert.ok(runs.length > 5, 'expected the runs of this file');
+    let histories = '';
+    for (const run of runs) {
+      const runId = run.headers.get('agent-run-id')!;
+      histories += await historyText(stack.client, `agent-run-${runId.slice('chatcmpl-'.length)}`);
+    }
+    assert.ok(histories.includes('read-only transaction'), 'expected the tool results in the histories');
+    const events = runs.map((r) => r.raw).join('');
+    for (const secret of secrets) {
+      assert.equal(events.includes(secret), false, 'a secret reached an event');
+      assert.equal(histories.includes(secret), false, 'a secret reached workflow history');
+      assert.equal(stack.worker.output.includes(secret), false, 'a secret reached the worker log');
+      assert.equal(stack.api.output.includes(secret), false, 'a secret reached the API log');
+    }
+  });
+});

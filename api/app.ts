@@ -11,7 +11,7 @@ import { authenticate } from './auth';
 import { startRun } from './start-run';
 import { readRun, cancelRun, listRuns } from './runs';
 import { RunFeeds, type Log } from './run-feeds';
-import { streamRun } from './stream-run';
+import { streamRun, type OpenStreams } from './stream-run';
 import { healthOf } from './health';
 import { listMcpServers } from './mcp-servers';
 import type { McpPool } from '../activities/mcp/pool';
@@ -25,13 +25,15 @@ export interface AppDeps {
   log: Log & { info(msg: string, meta?: Record<string, unknown>): void };
   /** Whether runs carry our custom search attributes (they are registered on the namespace). */
   searchAttributes: () => Promise<boolean>;
+  /** Where the SSE streams are registered, so a shutdown can end them cleanly. */
+  streams: OpenStreams;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 const route = (handler: Handler) => (req: Request, res: Response, next: NextFunction) => handler(req, res).catch(next);
 
 export function createApp(deps: AppDeps) {
-  const { client, config, log, mcp } = deps;
+  const { client, config, log, mcp, streams } = deps;
   const mcpCatalog = { pool: mcp, maxTtlSeconds: config.mcpMaxTtlSeconds };
   const feeds = new RunFeeds(client, log);
   const { keepAliveMs } = config;
@@ -56,7 +58,7 @@ export function createApp(deps: AppDeps) {
         idempotencyKey: req.get('Idempotency-Key'),
       }, await deps.searchAttributes().catch(() => false));
       log.info('run started', { runId });
-      streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs);
+      streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs, streams);
     }),
   );
 
@@ -75,7 +77,7 @@ export function createApp(deps: AppDeps) {
   v1.get('/agents/runs/:id/stream', route(async (req, res) => {
     const runId = runIdParam(req);
     await readRun(client, runId); // 404 before any stream starts
-    streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs);
+    streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs, streams);
   }));
 
   v1.get('/mcp/servers', (_req, res) => {

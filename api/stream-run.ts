@@ -3,13 +3,48 @@ import type { RunFeed } from './run-feeds';
 import { DONE_FRAME, KEEP_ALIVE_FRAME, errorFrame, messageFrame, openEventStream } from './sse';
 
 /**
+ * The open streams of this API process, so that a shutdown can end each one
+ * cleanly instead of cutting it: the client then resumes with Last-Event-ID
+ * against another (or the restarted) API process and misses nothing.
+ */
+export class OpenStreams {
+  private readonly open = new Set<() => Promise<void>>();
+  private ending = false;
+
+  /** Registers a stream's `end`; during a shutdown it is called at once. Returns the function that forgets it. */
+  track(end: () => Promise<void>): () => void {
+    if (this.ending) {
+      void end();
+      return () => {};
+    }
+    this.open.add(end);
+    return () => this.open.delete(end);
+  }
+
+  /** Ends every open stream, and every stream opened from now on; resolves once those open now are flushed. */
+  async endAll(): Promise<void> {
+    this.ending = true;
+    await Promise.all([...this.open].map((end) => end()));
+  }
+}
+
+/**
  * Streams a run's events after offset `after` to one client, then follows the
  * run live until it ends. Disconnecting only unsubscribes: the run goes on.
  */
-export function streamRun(req: Request, res: Response, feed: RunFeed, runId: string, after: number, keepAliveMs: number): void {
+export function streamRun(
+  req: Request,
+  res: Response,
+  feed: RunFeed,
+  runId: string,
+  after: number,
+  keepAliveMs: number,
+  streams: OpenStreams,
+): void {
   openEventStream(res, runId);
   let next = after + 1;
   let closed = false;
+  let forget = () => {};
 
   const flush = () => {
     if (closed) return;
@@ -31,7 +66,18 @@ export function streamRun(req: Request, res: Response, feed: RunFeed, runId: str
     closed = true;
     clearInterval(keepAlive);
     unsubscribe();
+    forget();
   };
   res.on('close', close);
   flush();
+  if (closed) return;
+  // Shutting down: a last comment (no `done`: the run goes on) and a clean end of the body.
+  forget = streams.track(
+    () =>
+      new Promise<void>((resolve) => {
+        if (closed) return resolve();
+        close();
+        res.end(KEEP_ALIVE_FRAME, resolve);
+      }),
+  );
 }

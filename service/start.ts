@@ -65,7 +65,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     say(`${signal}: shutting down`);
-    server.close();
+    void server.shutdown(); // open streams end cleanly; their clients resume after the restart
     agent.worker.shutdown();
     await workerDone.catch(() => undefined);
     await devServer?.stop();

@@ -176,7 +176,7 @@ describe('dyno_run_command', () => {
     assert.equal(content, `Tool 'dyno_run_command' returned result: hello\nwho=${evil}`);
     const create = stack.heroku.creates[before]!;
     assert.equal(create.app, 'my-app');
-    assert.ok(create.body.command.startsWith('echo hello && echo "who=$TOOL_ARG_WHO"'));
+    assert.equal(create.body.command, '(\necho hello && echo "who=$TOOL_ARG_WHO"\n)\necho "\uFFFF heroku-command-exit-status: $?"');
     assert.equal(create.body.command.includes('pwned'), false);
     assert.equal(create.body.env.TOOL_ARG_WHO, evil);
     assert.equal(create.body.env.TOOL_ARGUMENTS, JSON.stringify({ who: evil }));

@@ -8,6 +8,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  ContinueAsNew,
   TimeoutFailure,
   allHandlersFinished,
   condition,
@@ -180,6 +181,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
       }
     }
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err; // the hand-over to the next execution, not a failure
     if (isCancellation(err)) {
       cancellation = err;
       log.terminal = { status: 'cancelled', error: CANCELLED };

@@ -50,14 +50,19 @@ export class ServiceProcess {
     });
   }
 
-  /** SIGKILL by default: a crash, not a shutdown. Resolves once the process is gone. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  /** SIGKILL by default: a crash, not a shutdown. Resolves once the process is gone, with how it ended. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<ProcessExit | undefined> {
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((resolve) => child.once('exit', resolve));
+    if (!child || child.exitCode !== null || child.signalCode !== null) return undefined;
+    const gone = new Promise<ProcessExit>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
     child.kill(signal);
-    await gone;
+    return gone;
   }
+}
+
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 export interface StackOptions {
@@ -76,9 +81,12 @@ export interface Stack {
   client: Client;
   worker: ServiceProcess;
   api: ServiceProcess;
+  /** Starts another worker process on the same task queue (stopped with the stack). */
+  addWorker(extraEnv?: NodeJS.ProcessEnv): Promise<ServiceProcess>;
   /** Every secret the stack uses, for leak checks. */
   secrets: string[];
-  restartTemporal(): Promise<void>;
+  /** SIGKILLs the Temporal server and starts it again on the same port and SQLite file; `whileDown` runs in between. */
+  restartTemporal(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -108,20 +116,24 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     TEMPORAL_ADDRESS: stack.temporal.address,
     PAYLOAD_STORE_DIR: path.join(dir, 'payloads'),
   });
-  stack.worker = new ServiceProcess(
-    'worker',
-    'worker/main.ts',
-    () => ({
-      ...baseEnv(),
-      INFERENCE_URL: stack.model.url,
-      INFERENCE_KEY: modelKey,
-      HEROKU_API_KEY: herokuToken,
-      HEROKU_API_URL: stack.heroku.url,
-      NODE_EXTRA_CA_CERTS: stack.heroku.caFile,
-      ...opts.workerEnv,
-    }),
-    /worker: polling/,
-  );
+  const workerEnv = (): NodeJS.ProcessEnv => ({
+    ...baseEnv(),
+    INFERENCE_URL: stack.model.url,
+    INFERENCE_KEY: modelKey,
+    HEROKU_API_KEY: herokuToken,
+    HEROKU_API_URL: stack.heroku.url,
+    NODE_EXTRA_CA_CERTS: stack.heroku.caFile,
+    ...opts.workerEnv,
+  });
+  const newWorker = (name: string) => new ServiceProcess(name, 'worker/main.ts', workerEnv, /worker: polling/);
+  stack.worker = newWorker('worker');
+  const extraWorkers: ServiceProcess[] = [];
+  stack.addWorker = async (extraEnv) => {
+    const worker = newWorker(`worker ${extraWorkers.length + 2}`);
+    extraWorkers.push(worker);
+    await worker.start(extraEnv);
+    return worker;
+  };
   stack.api = new ServiceProcess(
     'api',
     'api/main.ts',
@@ -135,12 +147,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   stack.apiUrl = `http://127.0.0.1:${apiPort}`;
   stack.apiKey = apiKey;
   stack.secrets = [apiKey, modelKey, herokuToken];
-  stack.restartTemporal = async () => {
+  stack.restartTemporal = async (whileDown) => {
     await stack.temporal.stop('SIGKILL');
+    await whileDown?.();
     stack.temporal = await startDevServer(serverOptions);
   };
   stack.stop = async () => {
-    await Promise.all([stack.api.kill('SIGTERM'), stack.worker.kill('SIGKILL')]);
+    await Promise.all([stack.api.kill('SIGTERM'), ...[stack.worker, ...extraWorkers].map((w) => w.kill('SIGKILL'))]);
     await connection.close();
     await Promise.all([stack.model.close(), stack.heroku.close(), stack.temporal.stop()]);
     fs.rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `npm test`'s pretest: the system packages the tests use for real (PostgreSQL,
+# bubblewrap, the language runtimes of code_exec_*), then the Temporal CLI.
+# Installs what is missing when run as root (CI, a fresh machine); otherwise
+# says what to install. Fast when everything is present.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+missing=()
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+# The sandbox sees only system runtimes (under /usr), not pyenv/nvm ones in a home folder.
+[ -x /usr/bin/ruby ] || missing+=(ruby)
+[ -x /usr/bin/python3 ] || missing+=(python3)
+# Debian 12's Go is 1.19: service/temporal-cli.ts bootstraps the newer toolchain the CLI build needs.
+[ -x /usr/bin/go ] || [ -x /usr/local/go/bin/go ] || missing+=(golang-go)
+
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "The tests need these Debian packages: ${missing[*]}" >&2
+    echo "Install them (sudo apt-get install ${missing[*]}) and run npm test again." >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Found, cached, or built with `go install` (several minutes the first time).
+echo "Temporal CLI: $(npx tsx service/temporal-cli.ts)"

@@ -330,7 +330,8 @@ describe('a worker without a Go build cache yet', () => {
     await stack.worker.kill('SIGTERM');
     await stack.worker.start({ TMPDIR: tmp });
   });
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  // The cache build goes on in the background while the folder is removed: retry until it is quiet.
+  after(() => fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 }));
 
   test('a Go call whose ttl ends while the cache is being built says so and runs nothing', { skip: missing('go') }, async () => {
     const r = await exec('go', 'package main\n\nfunc main() {}\n', {}, { ttl_seconds: 2 });

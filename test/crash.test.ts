@@ -151,7 +151,7 @@ describe('the worker is killed (SIGKILL)', () => {
     assert.deepEqual(ids(stream.frames), ['0', '1', '2', 'done']);
     assert.deepEqual(contents(stream.frames), [null, stepResult(1), `Done: ${stepResult(1)}`]);
 
-    // The interrupted call was made again, with the same request: 1 + 2 attempts, nothing else.
+    // The first call once, the interrupted one twice with the same request; nothing else.
     const requests = modelRequestsOf(tag);
     assert.equal(requests.length, 3);
     assert.deepEqual(requests[2]!.body, requests[1]!.body);

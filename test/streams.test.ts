@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { reply, scriptedAgent } from './doubles/model-server';
-import { startStack, type Stack } from './support/stack';
+import { freePort } from '../service/dev-server';
+import { ServiceProcess, startStack, type Stack } from './support/stack';
 import { allRunHistories, historyText } from './support/history';
 import { getJson, post, readStream, resume, runAgent } from './support/sse';
 
@@ -111,6 +112,56 @@ describe('while a step runs', () => {
       assert.equal(status.events, 5);
     } finally {
       stack.model.setHandler(scriptedAgent);
+    }
+  });
+});
+
+describe('operators', () => {
+  test('a run is findable and readable in Temporal: id, summary, search attributes, activity summaries', async () => {
+    const run = await runAgent(stack, { ...threeSteps, messages: [{ role: 'user', content: 'CALL dyno_run_command {"n":7}' }] });
+    const runId = run.headers.get('agent-run-id')!;
+    const handle = stack.client.workflow.getHandle(`agent-run-${runId.slice('chatcmpl-'.length)}`);
+    const description = await handle.describe();
+    assert.equal(await description.staticSummary(), 'm: CALL dyno_run_command {"n":7}');
+    const attributes = Object.fromEntries(description.typedSearchAttributes.getAll().map(({ key, value }) => [key.name, value]));
+    const tokens = run.messages.filter((m) => m.object === 'chat.completion').reduce((n, m) => n + m.usage.total_tokens, 0);
+    assert.deepEqual(
+      { AgentModel: attributes.AgentModel, AgentTools: attributes.AgentTools, AgentTotalTokens: attributes.AgentTotalTokens },
+      { AgentModel: 'm', AgentTools: ['dyno_run_command'], AgentTotalTokens: tokens },
+    );
+    assert.match(String(attributes.AgentApiKeyId), /^key_[0-9a-f]{12}$/);
+    const history = await handle.fetchHistory();
+    const summaries = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.userMetadata?.summary?.data);
+    const text = summaries.map((d) => JSON.parse(Buffer.from(d as Uint8Array).toString()));
+    assert.deepEqual(text, ['model call 1: m', 'tool call 1: dyno_run_command {"n":7}', 'model call 2: m']);
+  });
+
+  test('/healthz is 200 with a worker polling, 503 naming the reason when Temporal is unreachable', async () => {
+    const ok = await fetch(`${stack.apiUrl}/healthz`);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { ok: true, temporal: 'reachable', workers: 1 });
+
+    const port = await freePort();
+    const nobodyListens = await freePort();
+    const lonely = new ServiceProcess('api-without-temporal', 'api/main.ts', () => ({
+      PATH: process.env.PATH,
+      PORT: String(port),
+      AGENTS_API_KEYS: stack.apiKey,
+      TEMPORAL_ADDRESS: `127.0.0.1:${nobodyListens}`,
+    }), /api: listening/);
+    await lonely.start();
+    try {
+      const down = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(down.status, 503);
+      const body = (await down.json()) as any;
+      assert.equal(body.ok, false);
+      assert.equal(body.temporal, 'unreachable');
+      assert.match(body.reason, /^cannot reach Temporal/);
+      const start = await post({ apiUrl: `http://127.0.0.1:${port}`, apiKey: stack.apiKey }, threeSteps);
+      assert.equal(start.status, 503);
+      assert.equal(((await start.json()) as any).error.type, 'server_error');
+    } finally {
+      await lonely.kill('SIGKILL');
     }
   });
 });

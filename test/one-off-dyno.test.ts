@@ -112,7 +112,7 @@ describe('runOneOffDyno against the Platform API double', () => {
     assert.equal(c.status, 201);
     assert.equal(c.app, 'my-app');
     assert.deepEqual(c.body, {
-      command: `echo hello; echo "to stderr" >&2; echo "${MARKER}$?"`,
+      command: `(\necho hello; echo "to stderr" >&2\n)\necho "${MARKER}$?"`,
       attach: true,
       force_no_tty: true,
       env: { TOOL_CALL_ID: 'tooluse_1', TOOL_ARGUMENTS: '{}' },

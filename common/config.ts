@@ -3,6 +3,7 @@
  * process that reads them: none of these values may be passed to a workflow.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { parseAllowEntry, type AllowEntry } from '../activities/web/address-policy';
 
 function list(value: string | undefined): string[] {
   return (value ?? '')
@@ -73,7 +74,8 @@ export interface WorkerConfig {
   herokuApiKey?: string;
   herokuApiUrl: string;
   toolSandbox: 'bubblewrap' | 'none';
-  fetchAllowHosts: string[];
+  /** FETCH_ALLOW_HOSTS, parsed: a bad entry stops the worker at start, not each fetch. */
+  fetchAllowHosts: AllowEntry[];
   /** MCP_SERVERS: the MCP server registry file, if any. */
   mcpServersFile?: string;
   /** The worker's environment, for `<ATTACHMENT>_URL` look-ups. */
@@ -91,7 +93,7 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
     herokuApiKey: env.HEROKU_API_KEY || undefined,
     herokuApiUrl: env.HEROKU_API_URL || 'https://api.heroku.com',
     toolSandbox: sandbox,
-    fetchAllowHosts: list(env.FETCH_ALLOW_HOSTS),
+    fetchAllowHosts: list(env.FETCH_ALLOW_HOSTS).map(parseAllowEntry),
     mcpServersFile: env.MCP_SERVERS || undefined,
     env,
   };

@@ -2,6 +2,7 @@
  * The web tools' address policy, without any network: which addresses are
  * public, how URL tricks normalise, and how FETCH_ALLOW_HOSTS entries match.
  */
+import { workerConfig } from '../common/config';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isAllowedHost, nonPublicReason, parseAllowEntry } from '../activities/web/address-policy';
@@ -113,4 +114,14 @@ describe('FETCH_ALLOW_HOSTS entries', () => {
     assert.equal(allowed('http://[::ffff:127.0.0.1]/'), false, 'a different literal is a different host');
     assert.equal(allowed('http://127.0.0.2/'), false);
   });
+});
+
+test('a bad FETCH_ALLOW_HOSTS entry stops the worker configuration, naming the entry', () => {
+  assert.throws(() => workerConfig({ FETCH_ALLOW_HOSTS: 'example.com, http://x/y' }), {
+    message: "FETCH_ALLOW_HOSTS entry 'http://x/y' is not a host or host:port",
+  });
+  assert.deepEqual(workerConfig({ FETCH_ALLOW_HOSTS: 'Example.com,127.0.0.1:8080' }).fetchAllowHosts, [
+    { hostname: 'example.com' },
+    { hostname: '127.0.0.1', port: 8080 },
+  ]);
 });

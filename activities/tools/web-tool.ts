@@ -4,7 +4,6 @@
  * a CallToolResult whose `isError` carries every failure the model should read.
  */
 import { heartbeatWhile } from '../heartbeat';
-import { parseAllowEntry } from '../web/address-policy';
 import { FetchError, safeFetch, type FetchedResource } from '../web/safe-fetch';
 import { callToolResult } from './call-tool-result';
 import { noToolParams } from './no-tool-params';
@@ -42,18 +41,12 @@ export function webTool(spec: WebToolSpec): Tool<Record<string, never>> {
     }),
     async run(ctx, _params, args) {
       const url = args.url as string;
-      let allowHosts;
-      try {
-        allowHosts = ctx.config.fetchAllowHosts.map(parseAllowEntry);
-      } catch (err) {
-        return callToolResult(`the worker is misconfigured: ${(err as Error).message}`, true);
-      }
       const ttl = ctx.runtime.ttl_seconds;
       const deadline = AbortSignal.timeout(ttl * 1000);
       const signal = AbortSignal.any([ctx.signal, deadline]);
       const work = async () => {
         const resource = await safeFetch(url, {
-          allowHosts,
+          allowHosts: ctx.config.fetchAllowHosts,
           signal,
           maxBytes: spec.maxBytes,
           accept: spec.accept,

@@ -9,7 +9,7 @@ import type { ApiConfig } from '../common/config';
 import { isRunId } from '../common/run-ids';
 import { authenticate } from './auth';
 import { startRun } from './start-run';
-import { readRun, cancelRun, listRuns } from './runs';
+import { cancelRun, describe, listRuns, readRun } from './runs';
 import { RunFeeds, type Log } from './run-feeds';
 import { streamRun, type OpenStreams } from './stream-run';
 import { healthOf } from './health';
@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps) {
 
   v1.get('/agents/runs/:id/stream', route(async (req, res) => {
     const runId = runIdParam(req);
-    await readRun(client, runId); // 404 before any stream starts
+    await describe(client, runId); // 404 before any stream starts
     streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs, streams);
   }));
 

@@ -27,7 +27,8 @@ const TEMPORAL_STATUSES: Record<RunStatus, string[]> = {
 
 export type RunView = Omit<RunSummary, 'runId'> & { id: string; workflow_id: string };
 
-async function describe(client: Client, runId: string): Promise<WorkflowExecutionDescription> {
+/** Temporal's description of the run; 404 when there is no such run. */
+export async function describe(client: Client, runId: string): Promise<WorkflowExecutionDescription> {
   try {
     return await client.workflow.getHandle(workflowIdFor(runId)).describe();
   } catch (err) {

@@ -203,7 +203,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
 
 function toolActivityOptions(tool: ResolvedTool, position: number, args: string) {
   return {
-    // The tool's own ttl bounds it; the margin covers dyno start-up and clean-up.
+    // The tool's own ttl bounds it; the margin covers dyno start-up and clean-up (see STARTUP_TIMEOUT_MS).
     startToCloseTimeout: `${tool.runtime.ttl_seconds + 30} seconds`,
     heartbeatTimeout: '15 seconds',
     retry:

@@ -61,18 +61,18 @@ export interface OneOffDynoResult {
 }
 
 export const TTL_GRACE_MS = 2_000;
-export const STARTUP_TIMEOUT_MS = 60_000;
+/**
+ * Start-up + ttl + grace + stop must end before the tool activity's
+ * start-to-close timeout (ttl + 30 s, workflows/agent-run.ts), so a slow
+ * platform gets a readable error and a stopped dyno, not an activity time-out.
+ */
+export const STARTUP_TIMEOUT_MS = 20_000;
 export const PROGRESS_INTERVAL_MS = 2_000;
 export const MARKER_LINGER_MS = 1_500;
 /** How long we wait for a stop call before going on without its answer. */
 export const STOP_WAIT_MS = 5_000;
 /** The same, when cancelled: the cancellation must be answered promptly. */
 export const ABORT_STOP_WAIT_MS = 2_000;
-
-/** Upper bound of runOneOffDyno's duration, for the caller's activity timeouts. */
-export function maxOneOffDynoDurationMs(ttlSeconds: number): number {
-  return STARTUP_TIMEOUT_MS + ttlSeconds * 1000 + TTL_GRACE_MS + STOP_WAIT_MS + 1_000;
-}
 
 export async function runOneOffDyno(platform: PlatformConfig, req: OneOffDynoRequest): Promise<OneOffDynoResult> {
   const { app, signal } = req;
@@ -283,13 +283,4 @@ function settleWithin(p: Promise<unknown>, ms: number, signal?: AbortSignal): Pr
     signal?.addEventListener('abort', done, { once: true });
     p.then(done, done);
   });
-}
-
-/**
- * Stops a dyno by name, e.g. the one a previous attempt of the same activity
- * heartbeated (onProgress's dynoName) before its worker went away. Throws a
- * PlatformError; a 404 means the dyno is already gone.
- */
-export async function stopOneOffDyno(platform: PlatformConfig, app: string, dynoName: string): Promise<void> {
-  await new PlatformClient(platform).stopDyno(app, dynoName);
 }

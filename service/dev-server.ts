@@ -42,6 +42,8 @@ export interface DevServerOptions {
   logFile?: string;
   /** How long to wait for the server to serve; default 60 000 ms. */
   startTimeoutMs?: number;
+  /** Server dynamic config (`--dynamic-config-value KEY=JSON`), e.g. a low `limit.historyCount.suggestContinueAsNew`. */
+  dynamicConfig?: Record<string, unknown>;
 }
 
 export interface DevServer {
@@ -145,6 +147,9 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   for (const [name, type] of Object.entries(opts.searchAttributes ?? {})) {
     args.push('--search-attribute', `${name}=${type}`);
+  }
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
   args.push('--log-level', 'warn');

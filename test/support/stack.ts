@@ -70,6 +70,8 @@ export interface StackOptions {
   apiEnv?: NodeJS.ProcessEnv;
   /** SQLite file for the Temporal server, so it can be restarted with its runs. */
   persistent?: boolean;
+  /** Temporal server dynamic config, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 40 }`. */
+  dynamicConfig?: Record<string, unknown>;
 }
 
 export interface Stack {
@@ -103,6 +105,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     dbFile: opts.persistent ? path.join(dir, 'temporal.db') : undefined,
     searchAttributes: SEARCH_ATTRIBUTES,
     logFile: path.join(dir, 'temporal.log'),
+    dynamicConfig: opts.dynamicConfig,
   };
   const stack = {} as Stack;
   stack.temporal = await startDevServer(serverOptions);

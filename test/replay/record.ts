@@ -1,0 +1,145 @@
+/**
+ * Records the workflow histories that test/replay/replay.test.ts replays:
+ * representative runs on the full test stack (Temporal dev server, worker, API,
+ * model and Heroku doubles), each saved as Temporal's JSON history under
+ * test/replay/histories/. Re-record only on purpose, with the workflow code of
+ * the commit whose behaviour the histories should pin:
+ *
+ *   npx tsx test/replay/record.ts
+ *
+ * The dev server suggests continue-as-new after a few dozen events, so one
+ * scenario crosses that boundary in seconds. Each file is checked before it is
+ * written: no secret of the stack and no claim-checked (externally stored)
+ * payload may be in it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
+import { getJson, post, readStream, runAgent } from '../support/sse';
+import { startStack, type Stack } from '../support/stack';
+
+const OUT_DIR = path.join(__dirname, 'histories');
+/** Low enough that a run of a few steps continues-as-new; the other scenarios stay below it. */
+const SUGGEST_CONTINUE_AS_NEW_AT = 60;
+/** A payload claim of the external storage; histories must carry the payloads themselves. */
+const CLAIM_MARKER = 'durable-agents.file';
+
+const dynoTool = (cmd: string, maxCalls = 3) => ({
+  type: 'heroku_tool',
+  name: 'dyno_run_command',
+  runtime_params: {
+    target_app_name: 'replay-app',
+    max_calls: maxCalls,
+    tool_params: { cmd, description: 'Runs a command', parameters: { type: 'object', properties: { who: { type: 'string' } } } },
+  },
+});
+const ask = (content: string, tools: unknown[] = []) => ({
+  model: 'replay-model',
+  messages: [{ role: 'user', content }],
+  ...(tools.length ? { tools } : {}),
+});
+
+/** Calls the tool until the conversation holds `steps` model answers, then finishes. */
+const stepsThenStop =
+  (steps: number): ModelHandler =>
+  ({ body }) => {
+    const answered = body.messages.filter((m: { role: string }) => m.role === 'assistant').length;
+    return answered + 1 < steps
+      ? reply.toolCalls([{ name: 'dyno_run_command', arguments: { who: `step ${answered}` } }])
+      : reply.text(`finished after ${steps} model calls`);
+  };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+type Scenario = (stack: Stack) => Promise<string>;
+
+/** Each scenario returns the run id of the run whose executions are recorded. */
+const SCENARIOS: Record<string, Scenario> = {
+  'tool-call': async (stack) => {
+    stack.model.setHandler(scriptedAgent);
+    const res = await runAgent(stack, ask('CALL dyno_run_command {"who":"replay"}', [dynoTool('echo "hello $TOOL_ARG_WHO"')]));
+    return res.headers.get('agent-run-id')!;
+  },
+  'cancel-during-tool': async (stack) => {
+    stack.model.setHandler(scriptedAgent);
+    const res = await post(stack, ask('CALL dyno_run_command {}', [dynoTool('echo begun; sleep 100')]));
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    await until(() => stack.heroku.running() === 1, 'the dyno to run');
+    await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
+    await reading;
+    return runId;
+  },
+  'continue-as-new': async (stack) => {
+    stack.model.setHandler(stepsThenStop(8));
+    const res = await runAgent(stack, ask('go', [dynoTool('echo "$TOOL_ARG_WHO"', 20)]));
+    return res.headers.get('agent-run-id')!;
+  },
+  'upstream-4xx': async (stack) => {
+    stack.model.setHandler(() => reply.error(400, { error: { message: 'model does not exist', type: 'invalid_request_error' } }));
+    const res = await runAgent(stack, ask('bad'));
+    return res.headers.get('agent-run-id')!;
+  },
+  'idempotent-reattach': async (stack) => {
+    stack.model.setHandler((req) => ({ ...scriptedAgent(req), delayMs: 1_500 }) as never);
+    const headers = { 'Idempotency-Key': 'replay-key' };
+    const first = post(stack, ask('once only'), headers).then(readStream);
+    await sleep(500);
+    const second = await runAgent(stack, ask('once only'), headers);
+    await first;
+    return second.headers.get('agent-run-id')!;
+  },
+};
+
+/** Every execution of the run, oldest first (a continue-as-new makes more than one). */
+async function executions(stack: Stack, workflowId: string): Promise<string[]> {
+  for (let i = 0; i < 100; i++) {
+    const runs: { runId: string; start: number; open: boolean }[] = [];
+    for await (const w of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      runs.push({ runId: w.runId, start: w.startTime.getTime(), open: w.status.name === 'RUNNING' });
+    }
+    // Visibility is eventually consistent: wait until the last execution is listed as closed.
+    if (runs.length > 0 && runs.every((r) => !r.open)) return runs.sort((a, b) => a.start - b.start).map((r) => r.runId);
+    await sleep(200);
+  }
+  throw new Error(`the executions of ${workflowId} did not all close`);
+}
+
+async function main(): Promise<void> {
+  const stack = await startStack({ dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': SUGGEST_CONTINUE_AS_NEW_AT } });
+  try {
+    fs.mkdirSync(OUT_DIR, { recursive: true });
+    for (const file of fs.readdirSync(OUT_DIR)) if (file.endsWith('.json')) fs.rmSync(path.join(OUT_DIR, file));
+    for (const [name, scenario] of Object.entries(SCENARIOS)) {
+      const runId = await scenario(stack);
+      const workflowId = `agent-run-${runId.slice('chatcmpl-'.length)}`;
+      const runs = await executions(stack, workflowId);
+      for (const [i, run] of runs.entries()) {
+        const history = await stack.client.workflow.getHandle(workflowId, run).fetchHistory();
+        const json = historyToJSON(history);
+        const leaked = stack.secrets.filter((secret) => json.includes(secret));
+        if (leaked.length) throw new Error(`${name}: the history holds a secret of the stack`);
+        if (json.includes(CLAIM_MARKER)) throw new Error(`${name}: the history holds a claim-checked payload`);
+        const file = path.join(OUT_DIR, runs.length > 1 ? `${name}-${i + 1}.json` : `${name}.json`);
+        fs.writeFileSync(file, `${JSON.stringify(JSON.parse(json), null, 1)}\n`);
+        console.log(`${path.relative(process.cwd(), file)}: ${history.events?.length ?? 0} events`);
+      }
+    }
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,12 +1,12 @@
+import type { AgentActivities } from '../contract/run-contract';
+import type { RunnerRegistry } from '../runners/registry';
 import type { WorkerConfig } from '../common/config';
-import type { AgentActivities } from './contract';
-import { createModelCaller } from './inference';
-import type { McpPool } from './mcp/pool';
+import { createModelCaller } from './call-model';
 import { createToolRunner } from './run-tool';
 
-export function createActivities(config: WorkerConfig, mcp: McpPool): AgentActivities {
+export function createActivities(config: WorkerConfig, runners: RunnerRegistry): AgentActivities {
   return {
-    callModel: createModelCaller(config.inferenceUrl, config.inferenceKey),
-    runTool: createToolRunner(config, mcp),
+    callModel: createModelCaller(config.inference),
+    runTool: createToolRunner(runners),
   };
 }

@@ -1,57 +1,44 @@
 /**
  * The tool activity: parse and validate the model's arguments, run the tool,
- * and turn every failure the model should know about into a readable payload.
+ * and turn every failure the model should know about into a readable payload
+ * (contract/tool-payload.ts's errorPayload, the one path from an error to
+ * what the model reads). Anything else fails the activity: Temporal retries
+ * it where the tool allows, and the workflow reports the rest.
  */
 import { Context } from '@temporalio/activity';
-import type { WorkerConfig } from '../common/config';
-import type { ResolvedTool, ToolCallInput, ToolCallResult } from '../common/run-contract';
-import { callMcpTool } from './mcp/call';
-import type { McpPool } from './mcp/pool';
-import { validationProblem } from './tools/json-schema';
-import { findTool } from './tools/registry';
-import { ToolError, type ToolRunContext } from './tools/tool';
+import { validationProblem } from '../catalog/json-schema';
+import type { ToolCallInput, ToolCallResult } from '../contract/run-contract';
+import { errorPayload } from '../contract/tool-payload';
+import type { RunnerRegistry } from '../runners/registry';
+import { ToolError } from '../tool-call/tool-error';
+import { withHeartbeats } from './heartbeat';
 
-type Call = (ctx: ToolRunContext, args: Record<string, unknown>) => Promise<string>;
-
-/** MCP tools are called through the worker's MCP connections, the others by their module. */
-function callFor(tool: ResolvedTool, mcp: McpPool): Call | undefined {
-  if (tool.type === 'mcp') return (ctx, args) => callMcpTool(mcp, tool, args, ctx);
-  const module = findTool(tool.name);
-  return module && ((ctx, args) => module.run(ctx, tool.runtime.tool_params, args));
-}
-
-export function createToolRunner(config: WorkerConfig, mcp: McpPool) {
-  return async function runTool(input: ToolCallInput): Promise<ToolCallResult> {
+export function createToolRunner(runners: RunnerRegistry) {
+  return withHeartbeats(async function runTool(input: ToolCallInput, progress): Promise<ToolCallResult> {
     const { tool } = input;
-    const call = callFor(tool, mcp);
-    if (!call) return { payload: `Error: this worker has no tool named '${tool.name}'.` };
+    const runner = runners(tool);
+    if (!runner) return { payload: errorPayload(`this worker has no tool named '${tool.name}'.`) };
 
     let args: unknown;
     try {
       args = input.arguments.trim() === '' ? {} : JSON.parse(input.arguments);
     } catch (err) {
-      return { payload: `Error: the arguments are not valid JSON (${(err as Error).message}); the tool was not run.` };
+      return { payload: errorPayload(`the arguments are not valid JSON (${(err as Error).message}); the tool was not run.`) };
     }
     const problem = validationProblem(tool.function.parameters, args);
-    if (problem) return { payload: `Error: invalid arguments: ${problem}; the tool was not run.` };
+    if (problem) return { payload: errorPayload(`invalid arguments: ${problem}; the tool was not run.`) };
 
     const ctx = Context.current();
     ctx.log.info('running tool', { tool: tool.name, callKey: input.callKey });
     try {
-      const payload = await call(
-        {
-          config,
-          runtime: tool.runtime,
-          callKey: input.callKey,
-          signal: ctx.cancellationSignal,
-          heartbeat: (details) => ctx.heartbeat(details),
-        },
+      const payload = await runner.run(
+        { runtime: tool.runtime, callKey: input.callKey, signal: ctx.cancellationSignal, progress },
         args as Record<string, unknown>,
       );
       return { payload };
     } catch (err) {
-      if (err instanceof ToolError) return { payload: `Error: ${err.message}` };
+      if (err instanceof ToolError) return { payload: errorPayload(err.message, runner.payload) };
       throw err;
     }
-  };
+  });
 }

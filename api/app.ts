@@ -1,12 +1,14 @@
 /**
  * The HTTP front door: Heroku's POST /v1/agents/heroku plus our durable-run
- * extensions (spec Part B). Every route is thin; the run lives in Temporal.
+ * extensions (docs/api.md#part-b-durable-run-extensions). Every route is
+ * thin; the run lives in Temporal.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Client } from '@temporalio/client';
-import { ApiError, invalidRequest } from '../common/errors';
+import { ToolValidationError } from '../catalog/tool-spec';
 import type { ApiConfig } from '../common/config';
 import { isRunId } from '../common/run-ids';
+import { ApiError, invalidRequest } from './api-error';
 import { authenticate } from './auth';
 import { startRun } from './start-run';
 import { cancelRun, describe, listRuns, readRun } from './runs';
@@ -14,7 +16,7 @@ import { RunFeeds, type Log } from './run-feeds';
 import { streamRun, type OpenStreams } from './stream-run';
 import { healthOf } from './health';
 import { listMcpServers } from './mcp-servers';
-import type { McpPool } from '../activities/mcp/pool';
+import type { McpPool } from '../mcp/pool';
 
 export interface AppDeps {
   client: Client;
@@ -124,6 +126,7 @@ function resumeOffset(req: Request): number {
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof ToolValidationError) return invalidRequest(err.message, { cause: err });
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.too.large') return new ApiError(413, 'invalid_request_error', 'request body is larger than the limit');
   if (e?.type === 'entity.parse.failed') return invalidRequest(`malformed JSON: ${e.message}`);

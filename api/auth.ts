@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { ApiError } from '../common/errors';
+import { ApiError } from './api-error';
 import { apiKeyId } from '../common/run-ids';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();

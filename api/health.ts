@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { TASK_QUEUE } from '../common/run-contract';
+import { TASK_QUEUE } from '../contract/run-contract';
 
 const POLLER_FRESHNESS_MS = 70_000;
 
@@ -11,7 +11,7 @@ export interface Health {
   reason?: string;
 }
 
-/** 200 needs Temporal reachable and a worker polling our task queue (spec Part B). */
+/** 200 needs Temporal reachable and a worker polling our task queue (docs/api.md#part-b-durable-run-extensions). */
 export async function healthOf(client: Client, namespace: string): Promise<Health> {
   try {
     const { pollers } = await client.connection.withDeadline(Date.now() + 3_000, () =>

@@ -6,7 +6,7 @@
  * credentials and query string, which may carry secrets.
  */
 import { createHash } from 'node:crypto';
-import type { McpPool, McpServerConnection, PrimitivesStatus, ServerStatus } from '../activities/mcp/pool';
+import type { McpPool, McpServerConnection, PrimitivesStatus, ServerStatus } from '../mcp/pool';
 
 export interface McpServerObject {
   id: string;

@@ -6,9 +6,9 @@
  * any client can start at any offset.
  */
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { eventsQuery, waitForEventsUpdate, type EventBatch, type RunTerminal } from '../common/run-contract';
+import { eventsQuery, waitForEventsUpdate, type EventBatch, type RunTerminal } from '../contract/run-contract';
 import { workflowIdFor } from '../common/run-ids';
-import type { CompletionEvent } from '../common/wire';
+import { RUN_CANCELLED, type CompletionEvent } from '../contract/wire';
 
 const POLL_TIMEOUT_MS = 20_000;
 const RETRY_DELAY_MS = 1_000;
@@ -133,7 +133,7 @@ export class RunFeed {
 }
 
 function terminalForClosedStatus(status: string): RunTerminal {
-  if (status === 'CANCELLED') return { status: 'cancelled', error: { code: 499, type: 'cancelled', message: 'the run was cancelled' } };
+  if (status === 'CANCELLED') return { status: 'cancelled', error: RUN_CANCELLED };
   const how = status.toLowerCase().replace('_', ' ');
   return { status: 'failed', error: { code: 500, type: 'server_error', message: `the run ended as ${how} outside the agent loop` } };
 }

@@ -1,12 +1,12 @@
-/** Status, list and cancel of runs (spec Part B), read from Temporal. */
+/** Status, list and cancel of runs (docs/api.md#part-b-durable-run-extensions), read from Temporal. */
 import {
   WorkflowNotFoundError,
   type Client,
   type WorkflowExecutionDescription,
   type WorkflowExecutionInfo,
 } from '@temporalio/client';
-import { ApiError, invalidRequest } from '../common/errors';
-import { summaryQuery, type RunStatus, type RunSummary } from '../common/run-contract';
+import { ApiError, invalidRequest } from './api-error';
+import { summaryQuery, type RunStatus, type RunSummary } from '../contract/run-contract';
 import { runIdForWorkflow, workflowIdFor } from '../common/run-ids';
 
 const STATUS_OF: Record<string, RunStatus> = {
@@ -55,7 +55,7 @@ function fallbackSummary(d: Pick<WorkflowExecutionInfo, 'status' | 'startTime' |
   return {
     runId,
     status: STATUS_OF[d.status.name] ?? 'running',
-    model: String(d.memo?.model ?? ''),
+    model: typeof d.memo?.model === 'string' ? d.memo.model : '',
     created: Math.floor(d.startTime.getTime() / 1000),
     usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
     model_calls: 0,

@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { ApiConfig, TemporalConfig } from '../common/config';
-import { McpPool } from '../activities/mcp/pool';
+import { ConfigError } from '../common/errors';
 import { dataConverter } from '../common/payload-store';
+import { McpPool } from '../mcp/pool';
 import { createApp } from './app';
 import { OpenStreams } from './stream-run';
 import { searchAttributesGate } from './search-attributes';
@@ -23,9 +24,9 @@ export interface ApiServer extends Server {
 
 /** Starts the API; it connects to Temporal lazily, so it serves (and /healthz says 503) while Temporal is away. */
 export async function startApi(temporal: TemporalConfig, config: ApiConfig): Promise<ApiServer> {
-  if (config.apiKeys.length === 0) throw new Error('AGENTS_API_KEYS is empty: set at least one bearer key the API accepts');
-  const connection = Connection.lazy(temporal.connectionOptions as Parameters<typeof Connection.lazy>[0]);
-  const client = new Client({ connection, namespace: temporal.namespace, dataConverter: dataConverter() });
+  if (config.apiKeys.length === 0) throw new ConfigError('AGENTS_API_KEYS is empty: set at least one bearer key the API accepts');
+  const connection = Connection.lazy(temporal.connectionOptions);
+  const client = new Client({ connection, namespace: temporal.namespace, dataConverter: dataConverter(config.payloadStoreDir) });
   const mcp = McpPool.fromFile(config.mcpServersFile, log);
   await mcp.syncAll(); // requests are validated against the tool lists
   const searchAttributes = searchAttributesGate(client, temporal.namespace, (msg) => log.warn(msg));

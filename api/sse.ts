@@ -1,9 +1,9 @@
 /**
  * Server-sent event framing, byte for byte as Heroku writes it (no space after
- * the colon), plus our `id:` offsets (spec A5, Part B).
+ * the colon), plus our `id:` offsets (docs/api.md#a5-the-event-stream).
  */
 import type { Response } from 'express';
-import type { CompletionEvent, ErrorBody } from '../common/wire';
+import type { CompletionEvent, ErrorBody } from '../contract/wire';
 
 export function openEventStream(res: Response, runId: string): void {
   res.status(200);

@@ -1,18 +1,19 @@
 /**
  * Validates a POST /v1/agents/heroku body and starts (or, with an
- * Idempotency-Key, attaches to) the run's workflow; returns the run id.
+ * Idempotency-Key, attaches to) the run's workflow; returns the run id. The
+ * tools are validated by the catalogue (catalog/), whose ToolValidationError
+ * the app answers with a 400.
  */
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { McpToolCatalog } from '../activities/mcp/resolve';
-import { resolveTools } from '../activities/tools/registry';
+import type { McpToolCatalog } from '../catalog/mcp-tools';
+import { resolveTools } from '../catalog/resolve-tools';
 import type { ApiConfig } from '../common/config';
-import { ApiError, invalidRequest } from '../common/errors';
-import { TASK_QUEUE, type AgentRunInput } from '../common/run-contract';
-import { AGENT_API_KEY_ID, AGENT_MODEL, AGENT_TOOLS, AGENT_TOTAL_TOKENS } from '../common/search-attributes';
 import { newRunId, runIdForIdempotencyKey, workflowIdFor } from '../common/run-ids';
-import { agentRequestSchema, describeIssue, type AgentRequest } from '../common/request-schema';
-import type { agentRun } from '../workflows';
+import { agentRequestSchema, describeIssue, type AgentRequest } from '../contract/request-schema';
+import { AGENT_RUN_WORKFLOW, TASK_QUEUE, type AgentRunInput, type AgentRunWorkflow } from '../contract/run-contract';
+import { AGENT_API_KEY_ID, AGENT_MODEL, AGENT_TOOLS, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
+import { ApiError, invalidRequest } from './api-error';
 
 export async function startRun(
   client: Client,
@@ -42,7 +43,7 @@ export async function startRun(
   const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
 
   try {
-    await client.workflow.start<typeof agentRun>('agentRun', {
+    await client.workflow.start<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
       taskQueue: TASK_QUEUE,
       workflowId: workflowIdFor(runId),
       args: [{ runId, ...input }],
@@ -78,7 +79,7 @@ function parseRequest(body: unknown): AgentRequest {
     throw invalidRequest('the request body must be a JSON object');
   }
   const parsed = agentRequestSchema.safeParse(body, { reportInput: true });
-  if (!parsed.success) throw invalidRequest(describeIssue(parsed.error.issues[0]!));
+  if (!parsed.success) throw invalidRequest(parsed.error.issues[0] ? describeIssue(parsed.error.issues[0]) : 'the request body is invalid');
   return parsed.data;
 }
 
@@ -97,5 +98,5 @@ function summaryOf(input: Omit<AgentRunInput, 'runId'>): string {
 }
 
 function cannotStart(err: unknown): ApiError {
-  return new ApiError(503, 'server_error', `cannot start the run: Temporal is unavailable (${(err as Error).message})`);
+  return new ApiError(503, 'server_error', `cannot start the run: Temporal is unavailable (${(err as Error).message})`, { cause: err });
 }

@@ -1,24 +1,13 @@
 /**
- * Environment variables (spec Part C), read in one place. Secrets stay in the
- * process that reads them: none of these values may be passed to a workflow.
+ * The settings of each process (docs/api.md#part-c-configuration), read from
+ * the environment once, at start, through the validators of ./env: a bad
+ * value stops the process with a message naming the variable. Nothing writes
+ * to process.env. Secrets stay in the process that reads them: none of these
+ * values may be passed to a workflow.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { parseAllowEntry, type AllowEntry } from '../activities/web/address-policy';
-
-function list(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function positiveInt(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got '${raw}'`);
-  return n;
-}
+import { dir, httpUrl, list, oneOf, optional, port, positiveInt, type Env } from './env';
+import { parseAllowEntry, type AllowEntry } from './host-list';
 
 export interface TemporalConfig {
   address: string;
@@ -28,7 +17,7 @@ export interface TemporalConfig {
 }
 
 /** TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*: Temporal's own loader. */
-export function temporalConfig(env: NodeJS.ProcessEnv = process.env): TemporalConfig {
+export function temporalConfig(env: Env = process.env): TemporalConfig {
   const { connectionOptions, namespace } = loadClientConnectConfig({
     overrideEnvVars: env as Record<string, string>,
     disableFile: !env.TEMPORAL_CONFIG_FILE,
@@ -37,8 +26,14 @@ export function temporalConfig(env: NodeJS.ProcessEnv = process.env): TemporalCo
   return { address, namespace: namespace ?? 'default', connectionOptions: { ...connectionOptions, address } };
 }
 
+/** PAYLOAD_STORE_DIR, by default `$DATA_DIR/payloads`: the API and every worker must share it. */
+function payloadStoreDir(env: Env): string {
+  return dir(env, 'PAYLOAD_STORE_DIR', `${dir(env, 'DATA_DIR', '.data')}/payloads`);
+}
+
 export interface ApiConfig {
   port: number;
+  /** Bearer keys the API accepts; the API refuses to start without one. */
   apiKeys: string[];
   maxModelCalls: number;
   /** Models a request may name; empty means any. */
@@ -52,49 +47,71 @@ export interface ApiConfig {
   mcpServersFile?: string;
   /** Largest `ttl_seconds` an mcp tool may ask for (MCP_MAX_TTL_SECONDS). */
   mcpMaxTtlSeconds: number;
+  payloadStoreDir: string;
 }
 
-export function apiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+export function apiConfig(env: Env = process.env): ApiConfig {
   return {
-    port: positiveInt('PORT', 3000, env),
-    apiKeys: list(env.AGENTS_API_KEYS),
-    maxModelCalls: positiveInt('MAX_MODEL_CALLS_PER_RUN', 25, env),
-    allowedModels: list(env.ALLOWED_MODELS),
-    defaultModel: env.INFERENCE_MODEL_ID || undefined,
-    maxBodyBytes: positiveInt('MAX_REQUEST_BYTES', 1024 * 1024, env),
-    keepAliveMs: positiveInt('SSE_KEEPALIVE_MS', 15_000, env),
-    mcpServersFile: env.MCP_SERVERS || undefined,
-    mcpMaxTtlSeconds: positiveInt('MCP_MAX_TTL_SECONDS', 120, env),
+    port: port(env, 'PORT', 3000),
+    apiKeys: list(env, 'AGENTS_API_KEYS'),
+    maxModelCalls: positiveInt(env, 'MAX_MODEL_CALLS_PER_RUN', 25),
+    allowedModels: list(env, 'ALLOWED_MODELS'),
+    defaultModel: optional(env, 'INFERENCE_MODEL_ID'),
+    maxBodyBytes: positiveInt(env, 'MAX_REQUEST_BYTES', 1024 * 1024),
+    keepAliveMs: positiveInt(env, 'SSE_KEEPALIVE_MS', 15_000),
+    mcpServersFile: optional(env, 'MCP_SERVERS'),
+    mcpMaxTtlSeconds: positiveInt(env, 'MCP_MAX_TTL_SECONDS', 120),
+    payloadStoreDir: payloadStoreDir(env),
   };
 }
 
+export type SandboxMode = 'bubblewrap' | 'none';
+
 export interface WorkerConfig {
-  inferenceUrl: string;
-  inferenceKey: string;
-  herokuApiKey?: string;
-  herokuApiUrl: string;
-  toolSandbox: 'bubblewrap' | 'none';
-  /** FETCH_ALLOW_HOSTS, parsed: a bad entry stops the worker at start, not each fetch. */
+  /** INFERENCE_URL (without `/v1`) and INFERENCE_KEY. */
+  inference: { url: string; key: string };
+  /** Set when HEROKU_API_KEY is: then tools that name an app run in one-off dynos. */
+  heroku?: { token: string; apiUrl: string };
+  /** TOOL_SANDBOX, and the worker's PATH (where bwrap and the runtimes are looked up). */
+  sandbox: { mode: SandboxMode; workerPath: string };
+  /** FETCH_ALLOW_HOSTS, parsed. */
   fetchAllowHosts: AllowEntry[];
   /** MCP_SERVERS: the MCP server registry file, if any. */
   mcpServersFile?: string;
-  /** The worker's environment, for `<ATTACHMENT>_URL` look-ups. */
-  env: NodeJS.ProcessEnv;
+  payloadStoreDir: string;
+  /** `<ATTACHMENT>_URL` for `db_attachment` ATTACHMENT: the database tools get this look-up, not the environment. */
+  databaseUrl: (attachment: string) => string | undefined;
 }
 
-export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const sandbox = env.TOOL_SANDBOX || 'bubblewrap';
-  if (sandbox !== 'bubblewrap' && sandbox !== 'none') {
-    throw new Error(`TOOL_SANDBOX must be 'bubblewrap' or 'none', got '${sandbox}'`);
-  }
+/** The variable that holds the database URL of a `db_attachment`, as Heroku names config vars. */
+export const attachmentVariable = (attachment: string): string => `${attachment}_URL`;
+
+export function workerConfig(env: Env = process.env): WorkerConfig {
+  const herokuToken = optional(env, 'HEROKU_API_KEY');
   return {
-    inferenceUrl: (env.INFERENCE_URL || 'http://127.0.0.1:11434').replace(/\/+$/, ''),
-    inferenceKey: env.INFERENCE_KEY || '',
-    herokuApiKey: env.HEROKU_API_KEY || undefined,
-    herokuApiUrl: env.HEROKU_API_URL || 'https://api.heroku.com',
-    toolSandbox: sandbox,
-    fetchAllowHosts: list(env.FETCH_ALLOW_HOSTS).map(parseAllowEntry),
-    mcpServersFile: env.MCP_SERVERS || undefined,
-    env,
+    inference: { url: httpUrl(env, 'INFERENCE_URL', 'http://127.0.0.1:11434'), key: optional(env, 'INFERENCE_KEY') ?? '' },
+    heroku: herokuToken ? { token: herokuToken, apiUrl: httpUrl(env, 'HEROKU_API_URL', 'https://api.heroku.com') } : undefined,
+    sandbox: { mode: oneOf(env, 'TOOL_SANDBOX', ['bubblewrap', 'none'], 'bubblewrap'), workerPath: env.PATH ?? '' },
+    fetchAllowHosts: list(env, 'FETCH_ALLOW_HOSTS').map(parseAllowEntry),
+    mcpServersFile: optional(env, 'MCP_SERVERS'),
+    payloadStoreDir: payloadStoreDir(env),
+    databaseUrl: (attachment) => optional(env, attachmentVariable(attachment)),
+  };
+}
+
+/** What `npm start` adds: the data folder and, unless TEMPORAL_ADDRESS names a service, the embedded dev server. */
+export interface ServiceConfig {
+  dataDir: string;
+  /** Unset TEMPORAL_ADDRESS: run an embedded Temporal dev server on these ports. */
+  embeddedTemporal?: { port: number; uiPort: number; cliPath?: string };
+}
+
+export function serviceConfig(env: Env = process.env): ServiceConfig {
+  const devPort = port(env, 'TEMPORAL_DEV_PORT', 7233);
+  return {
+    dataDir: dir(env, 'DATA_DIR', '.data'),
+    embeddedTemporal: optional(env, 'TEMPORAL_ADDRESS')
+      ? undefined
+      : { port: devPort, uiPort: port(env, 'TEMPORAL_UI_PORT', devPort + 1000), cliPath: optional(env, 'TEMPORAL_CLI_PATH') },
   };
 }

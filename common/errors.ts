@@ -1,18 +1,14 @@
-import type { ErrorBody } from './wire';
-
-/** An error the API answers with before any stream starts (spec A2). */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-
-  body(): ErrorBody {
-    return { error: { code: this.status, message: this.message, type: this.type } };
+/**
+ * The base of every error class of the project: its `name` is the class's
+ * name (so logs and tests tell them apart) and it carries the error it was
+ * made from as `cause`.
+ */
+export class AppError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
   }
 }
 
-export const invalidRequest = (message: string) => new ApiError(400, 'invalid_request_error', message);
+/** A setting (an environment variable) has a value the process cannot use; it names the variable. */
+export class ConfigError extends AppError {}

@@ -10,6 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ExternalStorage, StorageDriverClaim, type DataConverter, type Payload, type StorageDriver } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { AppError } from './errors';
 
 const PayloadProto = temporal.api.common.v1.Payload;
 
@@ -39,15 +40,14 @@ export class FilePayloadStore implements StorageDriver {
     return Promise.all(
       claims.map(async ({ claimData }) => {
         const sha256 = claimData.sha256 ?? '';
-        if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`bad payload claim '${sha256}'`);
+        if (!/^[0-9a-f]{64}$/.test(sha256)) throw new AppError(`bad payload claim '${sha256}'`);
         return PayloadProto.decode(await fs.readFile(path.join(this.dir, sha256)));
       }),
     );
   }
 }
 
-/** The data converter the API and the worker share. */
-export function dataConverter(env: NodeJS.ProcessEnv = process.env): DataConverter {
-  const dir = path.resolve(env.PAYLOAD_STORE_DIR || path.join(env.DATA_DIR || '.data', 'payloads'));
+/** The data converter the API and the worker share; `dir` is PAYLOAD_STORE_DIR. */
+export function dataConverter(dir: string): DataConverter {
   return { externalStorage: new ExternalStorage({ drivers: [new FilePayloadStore(dir)] }) };
 }

@@ -1,18 +1,43 @@
 /**
- * Custom search attributes that make runs findable in the Temporal UI and
- * visibility queries. Only an API key's id is ever stored, never the key.
+ * Registers the custom search attributes of runs (contract/search-attributes.ts)
+ * on a namespace. One function for both callers: the API, on its first run
+ * (runs go without the attributes if that is not allowed), and the embedded
+ * dev server, whose CLI registers `--search-attribute`s only when it creates a
+ * namespace, so a SQLite file from an older version may lack newer ones.
  */
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { Connection } from '@temporalio/client';
+import type { SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { SEARCH_ATTRIBUTE_KEYS } from '../contract/search-attributes';
+import { AppError } from './errors';
 
-export const AGENT_MODEL = defineSearchAttributeKey('AgentModel', SearchAttributeType.KEYWORD);
-export const AGENT_API_KEY_ID = defineSearchAttributeKey('AgentApiKeyId', SearchAttributeType.KEYWORD);
-export const AGENT_TOOLS = defineSearchAttributeKey('AgentTools', SearchAttributeType.KEYWORD_LIST);
-export const AGENT_TOTAL_TOKENS = defineSearchAttributeKey('AgentTotalTokens', SearchAttributeType.INT);
+/** An attribute is registered with another type, or the missing ones could not be added. */
+export class SearchAttributeError extends AppError {}
 
-/** The same attributes in the form `temporal server start-dev --search-attribute Name=Type` takes. */
-export const SEARCH_ATTRIBUTES = {
-  AgentModel: 'Keyword',
-  AgentApiKeyId: 'Keyword',
-  AgentTools: 'KeywordList',
-  AgentTotalTokens: 'Int',
-} as const;
+/** Adds the attributes the namespace lacks. Rejects with the connection's own error when Temporal cannot be reached. */
+export async function ensureSearchAttributes(
+  operator: Connection['operatorService'],
+  namespace: string,
+  keys: readonly { name: string; type: SearchAttributeType }[] = SEARCH_ATTRIBUTE_KEYS,
+): Promise<void> {
+  const existing = (await operator.listSearchAttributes({ namespace })).customAttributes ?? {};
+  const missing: Record<string, number> = {};
+  for (const key of keys) {
+    const want = temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`];
+    const have = existing[key.name];
+    if (have === undefined || have === null) missing[key.name] = want;
+    else if (Number(have) !== Number(want)) {
+      throw new SearchAttributeError(
+        `search attribute ${key.name} is already registered in namespace ${namespace} with another type (IndexedValueType ${have}, wanted ${key.type})`,
+      );
+    }
+  }
+  if (Object.keys(missing).length === 0) return;
+  try {
+    await operator.addSearchAttributes({ namespace, searchAttributes: missing });
+  } catch (err) {
+    throw new SearchAttributeError(`search attributes ${Object.keys(missing).join(', ')} could not be added to namespace ${namespace}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,63 +1,66 @@
 /**
  * `npm start`: the whole service in one command. Unless TEMPORAL_ADDRESS names
  * a Temporal service, it runs an embedded Temporal dev server (SQLite under
- * .data/, Web UI on :8233); then a worker and the API in this process.
+ * .data/, Web UI on :8233; dev/ has the launcher); then a worker and the API
+ * in this process. Every setting is read once, up front; values are passed
+ * on, never written back to the environment.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Runtime } from '@temporalio/worker';
 import { startApi } from '../api/server';
-import { apiConfig, temporalConfig, workerConfig } from '../common/config';
-import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
+import { apiConfig, serviceConfig, temporalConfig, workerConfig, type ServiceConfig } from '../common/config';
+import { SEARCH_ATTRIBUTE_KEYS } from '../contract/search-attributes';
+import { startDevServer, type DevServer } from '../dev/dev-server';
+import { locateTemporalCli } from '../dev/temporal-cli';
 import { createAgentWorker } from '../worker/worker';
-import { startDevServer, type DevServer } from './dev-server';
-import { locateTemporalCli } from './temporal-cli';
 
-const DATA_DIR = path.resolve(process.env.DATA_DIR || '.data');
 const say = (msg: string) => console.log(`durable-agents: ${msg}`);
 
-/** AGENTS_API_KEYS, or a key generated once and kept in the data folder. */
-function apiKeys(): string {
-  if (process.env.AGENTS_API_KEYS) return process.env.AGENTS_API_KEYS;
-  const file = path.join(DATA_DIR, 'api-key');
+/** A key generated once and kept in the data folder, for when AGENTS_API_KEYS is unset. */
+function storedApiKey(dataDir: string): string {
+  const file = path.join(dataDir, 'api-key');
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(DATA_DIR, { recursive: true });
+    fs.mkdirSync(dataDir, { recursive: true });
     fs.writeFileSync(file, `da_${crypto.randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   }
   return fs.readFileSync(file, 'utf8').trim();
 }
 
+async function embeddedTemporal(service: ServiceConfig, embedded: NonNullable<ServiceConfig['embeddedTemporal']>): Promise<DevServer> {
+  const devServer = await startDevServer({
+    cliPath: await locateTemporalCli(say, embedded.cliPath),
+    port: embedded.port,
+    uiPort: embedded.uiPort,
+    dbFile: path.join(service.dataDir, 'temporal.db'),
+    logFile: path.join(service.dataDir, 'temporal.log'),
+    searchAttributes: SEARCH_ATTRIBUTE_KEYS,
+  });
+  say(`embedded Temporal dev server at ${devServer.address}; Web UI at ${devServer.uiUrl}`);
+  return devServer;
+}
+
 async function main() {
+  const service = serviceConfig();
+  const api = apiConfig();
+  const worker = workerConfig();
   // We stop the worker ourselves, after the API, so in-flight streams end cleanly.
   Runtime.install({ shutdownSignals: [] });
-  let devServer: DevServer | undefined;
-  if (!process.env.TEMPORAL_ADDRESS) {
-    const port = Number(process.env.TEMPORAL_DEV_PORT || 7233);
-    devServer = await startDevServer({
-      cliPath: await locateTemporalCli(say),
-      port,
-      uiPort: Number(process.env.TEMPORAL_UI_PORT || port + 1000),
-      dbFile: path.join(DATA_DIR, 'temporal.db'),
-      logFile: path.join(DATA_DIR, 'temporal.log'),
-      searchAttributes: SEARCH_ATTRIBUTES,
-    });
-    process.env.TEMPORAL_ADDRESS = devServer.address;
-    say(`embedded Temporal dev server at ${devServer.address}; Web UI at ${devServer.uiUrl}`);
-  }
+  const devServer = service.embeddedTemporal && (await embeddedTemporal(service, service.embeddedTemporal));
+  const temporal = temporalConfig(devServer ? { ...process.env, TEMPORAL_ADDRESS: devServer.address } : process.env);
   // Only a key we generated is printed: an operator's own keys never reach the logs.
-  const generatedKey = !process.env.AGENTS_API_KEYS;
-  process.env.AGENTS_API_KEYS = apiKeys();
+  const generatedKey = api.apiKeys.length === 0 ? storedApiKey(service.dataDir) : undefined;
 
-  const temporal = temporalConfig();
-  const agent = await createAgentWorker(temporal, workerConfig());
+  const agent = await createAgentWorker(temporal, worker);
   const workerDone = agent.run();
-  const config = apiConfig();
-  const server = await startApi(temporal, config);
-  const key = config.apiKeys[0]!;
-  say(`API listening on http://localhost:${config.port}`);
+  const server = await startApi(temporal, generatedKey ? { ...api, apiKeys: [generatedKey] } : api);
+  say(`API listening on http://localhost:${api.port}`);
   if (generatedKey) {
-    say(`try it:\n  curl -N http://localhost:${config.port}/v1/agents/heroku \\\n    -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\\n    -d '{"model":"${process.env.INFERENCE_MODEL_ID || 'claude-4-sonnet'}","messages":[{"role":"user","content":"Hello!"}]}'`);
+    say(
+      `try it:\n  curl -N http://localhost:${api.port}/v1/agents/heroku \\\n    -H 'Authorization: Bearer ${generatedKey}' -H 'Content-Type: application/json' \\\n` +
+        `    -d '{"model":"${api.defaultModel ?? 'claude-4-sonnet'}","messages":[{"role":"user","content":"Hello!"}]}'`,
+    );
   }
 
   let stopping = false;

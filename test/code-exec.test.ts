@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { findExecutable, sandboxPath } from '../activities/sandbox/bubblewrap';
+import { findExecutable, sandboxPath } from '../runtimes/sandbox/bubblewrap';
 import { workflowIdFor } from '../common/run-ids';
 import { startStack, type Stack } from './support/stack';
 import { runAgent } from './support/sse';

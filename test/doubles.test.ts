@@ -35,10 +35,10 @@ async function startCli(file: string, args: string[]) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const [line] = await Promise.race([
-    createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next().then((r) => [r.value as string]),
+    createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [String(r.value)]),
     new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${file} exited ${code}`)))),
   ]);
-  return { child, info: JSON.parse(line) };
+  return { child, info: JSON.parse(line ?? '') };
 }
 
 test('model server: tool calls, errors, streaming and cancellation with the openai client', async (t) => {
@@ -53,11 +53,11 @@ test('model server: tool calls, errors, streaming and cancellation with the open
   });
   assert.match(call.id, /^chatcmpl-/);
   assert.equal(call.model, 'claude-4-sonnet');
-  assert.equal(call.choices[0].finish_reason, 'tool_calls');
-  const calls = call.choices[0].message.tool_calls!;
+  assert.equal(call.choices[0]!.finish_reason, 'tool_calls');
+  const calls = call.choices[0]!.message.tool_calls!;
   assert.equal(calls.length, 2);
-  assert.match(calls[0].id, /^tooluse_/);
-  assert.equal(calls[0].type === 'function' && calls[0].function.arguments, '{"command":"echo hi"}');
+  assert.match(calls[0]!.id, /^tooluse_/);
+  assert.equal(calls[0]!.type === 'function' && calls[0]!.function.arguments, '{"command":"echo hi"}');
   assert.ok(call.usage!.total_tokens > 0);
 
   const done = await openai.chat.completions.create({
@@ -65,11 +65,11 @@ test('model server: tool calls, errors, streaming and cancellation with the open
     tools,
     messages: [
       { role: 'user', content: 'CALL dyno_run_command {}' },
-      call.choices[0].message,
-      { role: 'tool', tool_call_id: calls[0].id, content: 'hi' },
+      call.choices[0]!.message,
+      { role: 'tool', tool_call_id: calls[0]!.id, content: 'hi' },
     ],
   });
-  assert.equal(done.choices[0].message.content, 'Done: hi');
+  assert.equal(done.choices[0]!.message.content, 'Done: hi');
   assert.equal(model.requests.length, 2);
 
   const chunks = await openai.chat.completions.create({
@@ -86,7 +86,7 @@ test('model server: tool calls, errors, streaming and cancellation with the open
   assert.ok(rateLimited instanceof OpenAI.RateLimitError);
   assert.equal(rateLimited.headers.get('retry-after'), '1');
   const retried = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] });
-  assert.equal(retried.choices[0].message.content, 'second try');
+  assert.equal(retried.choices[0]!.message.content, 'second try');
 
   const wrongKey = new OpenAI({ baseURL: `${model.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
   const unauthorized = await wrongKey.chat.completions.create({ model: 'm', messages: [] }).catch((e) => e);
@@ -102,19 +102,19 @@ test('model server: tool calls, errors, streaming and cancellation with the open
   assert.ok(Date.now() - started < 2000);
 });
 
-test('scriptedAgent directives', async () => {
-  const ask = async (messages: object[], withTools = true) =>
+test('scriptedAgent directives', () => {
+  const ask = (messages: object[], withTools = true) =>
     scriptedAgent({ body: { model: 'm', messages, ...(withTools ? { tools } : {}) }, headers: {}, attempt: 1 });
   const user = (content: string) => ({ role: 'user', content });
   const tool = (content: string) => ({ role: 'tool', tool_call_id: 'x', content });
 
-  assert.deepEqual(await ask([user('hello')]), reply.text('Echo: hello'));
-  assert.deepEqual(await ask([user('CALL t {}')], false), reply.text('Echo: CALL t {}'));
-  const bad = await ask([user('CALL t {not json')]);
-  assert.ok(bad.kind === 'completion' && bad.toolCalls![0].function.arguments === '{not json');
-  assert.deepEqual(await ask([user('CALL t {}'), { role: 'assistant' }, tool('a'), tool('b')]), reply.text('Done: a\nb'));
-  const loop = await ask([user('LOOP t {"n":1}'), { role: 'assistant' }, tool('a')]);
-  assert.ok(loop.kind === 'completion' && loop.finishReason === 'tool_calls' && loop.toolCalls![0].function.name === 't');
+  assert.deepEqual(ask([user('hello')]), reply.text('Echo: hello'));
+  assert.deepEqual(ask([user('CALL t {}')], false), reply.text('Echo: CALL t {}'));
+  const bad = ask([user('CALL t {not json')]);
+  assert.ok(bad.kind === 'completion' && bad.toolCalls![0]!.function.arguments === '{not json');
+  assert.deepEqual(ask([user('CALL t {}'), { role: 'assistant' }, tool('a'), tool('b')]), reply.text('Done: a\nb'));
+  const loop = ask([user('LOOP t {"n":1}'), { role: 'assistant' }, tool('a')]);
+  assert.ok(loop.kind === 'completion' && loop.finishReason === 'tool_calls' && loop.toolCalls![0]!.function.name === 't');
 });
 
 test('heroku platform: heroku-client creates a dyno, rendezvous streams its output', async (t) => {
@@ -132,8 +132,8 @@ test('heroku platform: heroku-client creates a dyno, rendezvous streams its outp
   assert.equal(dyno.state, 'starting');
   assert.match(dyno.name, /^run\.\d{4}$/);
   assert.match(dyno.attach_url, /^rendezvous:\/\/127\.0\.0\.1:\d+\/\w+$/);
-  assert.equal(platform.creates[0].headers.accept, 'application/vnd.heroku+json; version=3');
-  assert.match(String(platform.creates[0].headers.authorization), /^Basic /);
+  assert.equal(platform.creates[0]!.headers.accept, 'application/vnd.heroku+json; version=3');
+  assert.match(String(platform.creates[0]!.headers.authorization), /^Basic /);
 
   const out = await rendezvous(dyno.attach_url, platform.caFile);
   assert.equal(out, 'rendezvous\r\nhi\n\uFFFF heroku-command-exit-status: 0\n');
@@ -193,7 +193,7 @@ test('both doubles run as child processes', async (t) => {
 
   const openai = new OpenAI({ baseURL: `${model.info.url}/v1`, apiKey: 'k', maxRetries: 0 });
   const echo = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
-  assert.equal(echo.choices[0].message.content, 'Echo: hi');
+  assert.equal(echo.choices[0]!.message.content, 'Echo: hi');
   assert.equal((await (await fetch(`${model.info.url}/_double/requests`)).json()).length, 1);
 
   const heroku = new Heroku({ token: 't', host: platform.info.url });

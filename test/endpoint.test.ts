@@ -243,7 +243,7 @@ describe('dyno_run_command', () => {
     assert.equal(stack.heroku.creates.length - before, 2);
     assert.equal(toolResults[0], "Tool 'dyno_run_command' returned result: hello\nwho=again");
     assert.equal(toolResults[1], "Tool 'dyno_run_command' returned result: hello\nwho=again");
-    assert.match(toolResults[2]!, /has reached its max_calls limit \(2\)/);
+    assert.match(toolResults[2], /has reached its max_calls limit \(2\)/);
   });
 
   test('MAX_MODEL_CALLS_PER_RUN ends a runaway loop with an error event', async () => {
@@ -313,7 +313,7 @@ describe('validation and auth before the stream', () => {
       const res = await post(stack, body);
       assert.equal(res.status, 400);
       assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-      const json = (await res.json()) as any;
+      const json = (await res.json());
       assert.equal(json.error.code, 400);
       assert.equal(json.error.type, 'invalid_request_error');
       assert.ok(json.error.message.includes(message), `"${json.error.message}" should include "${message}"`);
@@ -323,7 +323,7 @@ describe('validation and auth before the stream', () => {
   test('400 for malformed JSON', async () => {
     const res = await post(stack, '{"model": "m", ');
     assert.equal(res.status, 400);
-    const json = (await res.json()) as any;
+    const json = (await res.json());
     assert.equal(json.error.type, 'invalid_request_error');
     assert.match(json.error.message, /^malformed JSON/);
   });
@@ -338,7 +338,7 @@ describe('validation and auth before the stream', () => {
     for (const headers of [{ Authorization: '' }, { Authorization: 'Bearer wrong' }, { Authorization: 'Basic abc' }]) {
       const res = await post(stack, valid, headers);
       assert.equal(res.status, 401);
-      const json = (await res.json()) as any;
+      const json = (await res.json());
       assert.equal(json.error.type, 'authentication_error');
       assert.equal(json.error.code, 401);
     }

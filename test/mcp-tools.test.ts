@@ -11,9 +11,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadMcpRegistry } from '../activities/mcp/registry-file';
+import { loadMcpRegistry } from '../mcp/registry-file';
 import { workflowIdFor } from '../common/run-ids';
-import { freePort } from '../service/dev-server';
+import { freePort } from '../dev/dev-server';
 import { startMcpHttpServer, type McpHttpServer } from './doubles/mcp-server';
 import { startStack, type Stack } from './support/stack';
 import { getJson, post, readStream, runAgent } from './support/sse';
@@ -200,7 +200,7 @@ describe('calling MCP tools', () => {
     const res = await run('CALL notes/slow {"seconds":10}', [mcpTool('notes/slow', { ttl_seconds: 1 })]);
     assert.ok(Date.now() - started < 8_000);
     assert.deepEqual(toolContents(res), [
-      `Tool 'notes/slow' returned result: {"content":[{"type":"text","text":"Error: 'notes/slow' did not answer within ttl_seconds (1s); the call was cancelled."}],"isError":true}`,
+      `Tool 'notes/slow' returned result: {"content":[{"type":"text","text":"'notes/slow' did not answer within ttl_seconds (1s); the call was cancelled."}],"isError":true}`,
     ]);
   });
 
@@ -243,7 +243,7 @@ describe('calling MCP tools', () => {
     const crashed = await run('CALL notes/crash {}', [mcpTool('notes/crash')]);
     assert.match(
       toolContents(crashed)[0]!,
-      /^Tool 'notes\/crash' returned result: \{"content":\[\{"type":"text","text":"Error: the connection to MCP server 'notes' broke during the call \(.*\), so its outcome is unknown; the server will be reconnected on the next call\."\}\],"isError":true\}$/,
+      /^Tool 'notes\/crash' returned result: \{"content":\[\{"type":"text","text":"the connection to MCP server 'notes' broke during the call \(.*\), so its outcome is unknown; the server will be reconnected on the next call\."\}\],"isError":true\}$/,
     );
     const res = await run('CALL notes/echo {"text":"back"}', [mcpTool('notes/echo')]);
     assert.equal(toolContents(res)[0], `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"back"}],"isError":false}`);
@@ -289,7 +289,7 @@ describe('validation before the stream', () => {
     test(`400 for ${name}`, async () => {
       const res = await post(stack, userAsks('hi', tools));
       assert.equal(res.status, 400);
-      const json = (await res.json()) as any;
+      const json = (await res.json());
       seen.push(JSON.stringify(json));
       assert.equal(json.error.type, 'invalid_request_error');
       assert.ok(json.error.message.startsWith(message), `"${json.error.message}" should start with "${message}"`);
@@ -369,7 +369,7 @@ describe('the MCP_SERVERS file', () => {
   }
 
   test('a missing file is named', () => {
-    assert.throws(() => loadMcpRegistry(path.join(dir, 'missing.json')), /^Error: MCP_SERVERS file .*missing\.json: cannot be read \(ENOENT/);
+    assert.throws(() => loadMcpRegistry(path.join(dir, 'missing.json')), /^ConfigError: MCP_SERVERS file .*missing\.json: cannot be read \(ENOENT/);
   });
 
   test('the API does not start with a bad file, and says why', () => {

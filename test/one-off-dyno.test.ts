@@ -9,9 +9,10 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ABORT_STOP_WAIT_MS, TTL_GRACE_MS } from '../activities/heroku/one-off-dyno';
-import { OutputCollector, utf8SafeLength, withExitStatusMarker } from '../activities/heroku/output';
-import { parseAttachUrl } from '../activities/heroku/rendezvous';
+import { ABORT_STOP_WAIT_MS, TTL_GRACE_MS } from '../runtimes/heroku/one-off-dyno';
+import { OutputCollector, withExitStatusMarker } from '../runtimes/heroku/output';
+import { utf8SafeLength } from '../tool-call/output-cap';
+import { parseAttachUrl } from '../runtimes/heroku/rendezvous';
 import { apiError, startHerokuPlatform, type HerokuPlatformDouble } from './doubles/heroku-platform';
 
 const TOKEN = `test-token-${randomBytes(12).toString('hex')}`;
@@ -21,7 +22,7 @@ const MARKER = '\uFFFF heroku-command-exit-status: ';
 interface RunOutcome {
   ok: boolean;
   result?: { output: string; exitStatus: number | null; timedOut: boolean; truncated: boolean; dynoName: string };
-  error?: { name: string; message: string; status?: number; id?: string; retryable?: boolean };
+  error?: { name: string; message: string; status?: number; id?: string };
   progress: Array<{ dynoName?: string; bytes: number; at: number }>;
   ms: number;
   stderr: string;
@@ -182,13 +183,13 @@ describe('runOneOffDyno against the Platform API double', () => {
     assert.ok(o.progress.length >= 1 && o.progress.some((p) => p.dynoName === o.result!.dynoName));
   });
 
-  test('onProgress is called at least every few seconds', async () => {
+  test('onProgress reports the dyno and the bytes read as output arrives', async () => {
     const o = await runDyno({ command: 'for i in 1 2 3 4 5; do echo $i; sleep 1; done' });
     const r = ok(o);
     assert.equal(r.output, '1\n2\n3\n4\n5\n');
     assert.ok(o.progress.length >= 3, JSON.stringify(o.progress));
     const times = [0, ...o.progress.map((p) => p.at), o.ms];
-    for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] <= 5000, JSON.stringify(times));
+    for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! <= 5000, JSON.stringify(times));
     assert.ok(o.progress.at(-1)!.bytes > 0);
   });
 
@@ -267,15 +268,13 @@ describe('runOneOffDyno against the Platform API double', () => {
     const o = await runDyno({ command: 'echo hi', size: 'huge-9x' });
     assert.equal(o.error?.status, 422);
     assert.equal(o.error?.id, 'invalid_params');
-    assert.match(o.error!.message, /huge-9x/);
-    assert.equal(o.error?.retryable, false);
+    assert.match(o.error.message, /huge-9x/);
 
     platform.setCreateHandler(() => apiError(429, 'rate_limit', 'Your account reached the API rate limit.'));
     try {
       const o2 = await runDyno({ command: 'echo hi' });
       assert.equal(o2.error?.status, 429);
-      assert.equal(o2.error?.retryable, true);
-      assert.match(o2.error!.message, /rate limit/);
+      assert.match(o2.error.message, /rate limit/);
     } finally {
       platform.setCreateHandler(undefined);
     }
@@ -310,7 +309,6 @@ describe('runOneOffDyno against the Platform API double', () => {
     assert.equal(o.error!.name, 'PlatformError');
     assert.match(o.error!.message, /cannot read the output of dyno run\.\d+ on app "my-app"/);
     assert.match(o.error!.message, /certificate/i);
-    assert.equal(o.error!.retryable, false);
     await eventually(() => platform.stops.length > before);
   });
 });

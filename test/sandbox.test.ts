@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LIMITS, runSandboxed, SandboxUnavailableError, type SandboxMode, type SandboxRequest } from '../activities/sandbox/run-sandboxed';
+import { LIMITS, runSandboxed, SandboxUnavailableError, type SandboxMode, type SandboxRequest } from '../runtimes/sandbox/run-sandboxed';
 
 const ROOT = path.resolve(__dirname, '..');
 const SECRET = `fake-secret-${randomBytes(8).toString('hex')}`;
@@ -75,8 +75,9 @@ describe('bubblewrap sandbox', () => {
     const r = await run({
       argv: ['python3', 'prog/main.py'],
       files: { 'prog/main.py': 'import os\nprint(os.getcwd(), os.environ["HOME"], os.environ["TMPDIR"], open("prog/main.py").read()[:6])\n' },
-      collect: async (dir) => {
+      collect: (dir) => {
         hostDir = dir;
+        return Promise.resolve();
       },
     });
     assert.equal(r.stdout, '/tmp /tmp /tmp import\n');

@@ -5,7 +5,8 @@
 import { workerConfig } from '../common/config';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isAllowedHost, nonPublicReason, parseAllowEntry } from '../activities/web/address-policy';
+import { isAllowedHost, parseAllowEntry } from '../common/host-list';
+import { nonPublicReason } from '../runtimes/web/address-policy';
 
 describe('nonPublicReason', () => {
   const refused: [string, string][] = [

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { reply, scriptedAgent } from './doubles/model-server';
-import { freePort } from '../service/dev-server';
+import { freePort } from '../dev/dev-server';
 import { ServiceProcess, startStack, type Stack } from './support/stack';
 import { allRunHistories, historyText } from './support/history';
 import { getJson, post, readStream, resume, runAgent } from './support/sse';
@@ -153,13 +153,13 @@ describe('operators', () => {
     try {
       const down = await fetch(`http://127.0.0.1:${port}/healthz`);
       assert.equal(down.status, 503);
-      const body = (await down.json()) as any;
+      const body = (await down.json());
       assert.equal(body.ok, false);
       assert.equal(body.temporal, 'unreachable');
       assert.match(body.reason, /^cannot reach Temporal/);
       const start = await post({ apiUrl: `http://127.0.0.1:${port}`, apiKey: stack.apiKey }, threeSteps);
       assert.equal(start.status, 503);
-      assert.equal(((await start.json()) as any).error.type, 'server_error');
+      assert.equal(((await start.json())).error.type, 'server_error');
     } finally {
       await lonely.kill('SIGKILL');
     }

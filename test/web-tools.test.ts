@@ -85,7 +85,7 @@ async function startLocalServer(): Promise<LocalServer> {
   };
   const server = http.createServer((req, res) => {
     requests.push(req.url!);
-    switch (req.url) {
+    switch (req.url ?? '') {
       case '/page.html':
         return send(res, 'text/html; charset=utf-8', PAGE);
       case '/page-gzip.html':

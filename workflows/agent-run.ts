@@ -1,8 +1,11 @@
 /**
- * One agent run = one workflow: the loop of spec A4 and the run's event log.
- * Deterministic: no I/O here, only activities, timers and workflow state.
- * Long runs continue-as-new between steps, carrying the conversation, the
- * counters and the stream offset, so no history limit ends them.
+ * One agent run = one workflow: the loop of docs/api.md#a4-the-agent-loop and
+ * the run's event log. Deterministic: no I/O here, only activities, timers and
+ * workflow state; it imports nothing but contract/ and Temporal's workflow
+ * packages (a lint rule keeps it so), and the saved histories in
+ * test/replay/ must still replay after any change. Long runs continue-as-new
+ * between steps, carrying the conversation, the counters and the stream
+ * offset, so no history limit ends them.
  */
 import {
   ActivityFailure,
@@ -21,19 +24,29 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
-import type { AgentActivities } from '../activities/contract';
 import {
   eventsQuery,
   summaryQuery,
+  UPSTREAM_ERROR,
   waitForEventsUpdate,
-  type AgentRunInput,
+  type AgentActivities,
+  type AgentRunWorkflow,
   type CarriedState,
   type ResolvedTool,
   type RunSummary,
-  type RunTerminal,
-} from '../common/run-contract';
-import { AGENT_TOTAL_TOKENS } from '../common/search-attributes';
-import { SYSTEM_FINGERPRINT, toolResultContent, type AssistantMessage, type ChatMessage, type ErrorBody, type ToolCall } from '../common/wire';
+} from '../contract/run-contract';
+import { AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
+import { TOOL_ACTIVITY_MARGIN_SECONDS } from '../contract/tool-defaults';
+import { errorPayload } from '../contract/tool-payload';
+import {
+  RUN_CANCELLED,
+  SYSTEM_FINGERPRINT,
+  toolResultContent,
+  type AssistantMessage,
+  type ChatMessage,
+  type ErrorBody,
+  type ToolCall,
+} from '../contract/wire';
 import { EventLog } from './event-log';
 
 const MODEL_CALL_OPTIONS = {
@@ -44,9 +57,7 @@ const MODEL_CALL_OPTIONS = {
 
 const { callModel, runTool } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
 
-const CANCELLED: ErrorBody['error'] = { code: 499, type: 'cancelled', message: 'the run was cancelled' };
-
-export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
+export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   const info = workflowInfo();
   const state: CarriedState = input.carried ?? {
     baseOffset: 0,
@@ -99,10 +110,10 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
   const runToolCall = async (call: ToolCall): Promise<string> => {
     const position = state.toolCallPosition++;
     const tool = toolsByName.get(call.function.name);
-    if (!tool) return `Error: unknown tool '${call.function.name}'. Available tools: ${[...toolsByName.keys()].join(', ') || 'none'}.`;
+    if (!tool) return errorPayload(`unknown tool '${call.function.name}'. Available tools: ${[...toolsByName.keys()].join(', ') || 'none'}.`);
     const used = state.toolCalls[tool.name] ?? 0;
     if (used >= tool.runtime.max_calls) {
-      return `Error: tool '${tool.name}' has reached its max_calls limit (${tool.runtime.max_calls}) for this run; it was not run.`;
+      return errorPayload(`tool '${tool.name}' has reached its max_calls limit (${tool.runtime.max_calls}) for this run; it was not run.`);
     }
     state.toolCalls[tool.name] = used + 1;
     setCurrentDetails(`running ${tool.name} (tool call ${position + 1}, ${used + 1} of ${tool.runtime.max_calls})`);
@@ -119,7 +130,7 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
     }
   };
 
-  let cancellation: unknown;
+  let cancelled: { error: unknown } | undefined;
   try {
     for (;;) {
       if (state.modelCalls >= input.maxModelCalls) {
@@ -183,8 +194,8 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err; // the hand-over to the next execution, not a failure
     if (isCancellation(err)) {
-      cancellation = err;
-      log.terminal = { status: 'cancelled', error: CANCELLED };
+      cancelled = { error: err };
+      log.terminal = { status: 'cancelled', error: RUN_CANCELLED };
     } else {
       log.terminal = { status: 'failed', error: describeRunFailure(err) };
     }
@@ -193,18 +204,18 @@ export async function agentRun(input: AgentRunInput): Promise<RunTerminal> {
   // Let every waiting subscriber collect the terminal batch before the run closes.
   await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   // Ended as Temporal records it, so the UI and visibility queries tell failed and cancelled runs apart.
-  if (cancellation) throw cancellation;
-  const terminal = log.terminal!;
+  if (cancelled) throw cancelled.error;
+  const terminal = log.terminal; // every way out of the loop above sets it
   if (terminal.status === 'failed' && terminal.error) {
     throw ApplicationFailure.create({ type: terminal.error.type, message: terminal.error.message, nonRetryable: true, details: [terminal.error] });
   }
   return terminal;
-}
+};
 
 function toolActivityOptions(tool: ResolvedTool, position: number, args: string) {
   return {
-    // The tool's own ttl bounds it; the margin covers dyno start-up and clean-up (see STARTUP_TIMEOUT_MS).
-    startToCloseTimeout: `${tool.runtime.ttl_seconds + 30} seconds`,
+    // The tool's own ttl bounds it; the margin covers dyno start-up and clean-up.
+    startToCloseTimeout: `${tool.runtime.ttl_seconds + TOOL_ACTIVITY_MARGIN_SECONDS} seconds`,
     heartbeatTimeout: '15 seconds',
     retry:
       tool.sideEffect === 'side-effecting'
@@ -232,9 +243,9 @@ function addUsage(state: CarriedState, add: CarriedState['usage']): void {
 function describeToolFailure(tool: ResolvedTool, err: unknown): string {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (tool.sideEffect === 'side-effecting') {
-    return `Error: the outcome of this '${tool.name}' call is unknown (${failureMessage(cause)}); it was not retried because it may have side effects.`;
+    return errorPayload(`the outcome of this '${tool.name}' call is unknown (${failureMessage(cause)}); it was not retried because it may have side effects.`);
   }
-  return `Error: '${tool.name}' failed: ${failureMessage(cause)}`;
+  return errorPayload(`'${tool.name}' failed: ${failureMessage(cause)}`);
 }
 
 function failureMessage(err: unknown): string {
@@ -247,7 +258,7 @@ function failureMessage(err: unknown): string {
 
 function describeRunFailure(err: unknown): ErrorBody['error'] {
   const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure && cause.type === 'UpstreamError') {
+  if (cause instanceof ApplicationFailure && cause.type === UPSTREAM_ERROR) {
     const [details] = (cause.details ?? []) as [{ status?: number } | undefined];
     return { code: details?.status ?? 502, type: 'upstream_error', message: cause.message };
   }

@@ -3,8 +3,8 @@
  * After continue-as-new an execution holds only the events from `base` on;
  * earlier ones are read from the execution it continued from (`earlier`).
  */
-import type { EventBatch, RunTerminal } from '../common/run-contract';
-import type { CompletionEvent } from '../common/wire';
+import type { EventBatch, RunTerminal } from '../contract/run-contract';
+import type { CompletionEvent } from '../contract/wire';
 
 /** Keeps one answer well under Temporal's payload and gRPC limits. */
 const MAX_BATCH_CHARS = 256 * 1024;
@@ -39,9 +39,11 @@ export class EventLog {
     const events: CompletionEvent[] = [];
     let chars = 0;
     for (let i = from - this.base; i < this.events.length && events.length < limit; i++) {
-      chars += JSON.stringify(this.events[i]).length;
+      const event = this.events[i];
+      if (!event) break;
+      chars += JSON.stringify(event).length;
       if (events.length > 0 && chars > MAX_BATCH_CHARS) break;
-      events.push(this.events[i]!);
+      events.push(event);
     }
     const complete = from + events.length >= this.length;
     return { from, events, terminal: complete ? this.terminal : undefined };

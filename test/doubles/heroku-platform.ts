@@ -116,11 +116,12 @@ function invalidParams(b: any): string | undefined {
   if (b.type !== undefined && !(typeof b.type === 'string' && /^\w[\w-]*$/.test(b.type))) return 'type must be a process type name.';
   const ttl = b.time_to_live;
   if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 1 && ttl <= 86400)) return 'time_to_live must be an integer from 1 to 86400.';
+  return undefined;
 }
 
 /** heroku-client sends Basic base64(":" + token); other clients send Bearer. */
 function authorized(header: string | undefined, token: string): boolean {
-  const [scheme, credentials = ''] = (header ?? '').split(' ');
+  const [scheme = '', credentials = ''] = (header ?? '').split(' ');
   if (/^bearer$/i.test(scheme)) return credentials === token;
   if (!/^basic$/i.test(scheme)) return false;
   const decoded = Buffer.from(credentials, 'base64').toString();
@@ -135,7 +136,7 @@ function herokuError(res: Response, status: number, id: string, message: string,
 async function certificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
   const files = { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'rendezvous.pem'), key: path.join(dir, 'rendezvous-key.pem') };
   try {
-    const [ca, cert, key] = await Promise.all([files.ca, files.cert, files.key].map((f) => readFile(f, 'utf8')));
+    const [ca, cert, key] = await Promise.all([readFile(files.ca, 'utf8'), readFile(files.cert, 'utf8'), readFile(files.key, 'utf8')]);
     return { ca, cert, key };
   } catch {
     // Not there yet: create them.
@@ -377,14 +378,14 @@ if (require.main === module) {
     },
   });
   if (!values.token) throw new Error('--token is required');
-  startHerokuPlatform({
+  void startHerokuPlatform({
     token: values.token,
     port: values.port ? Number(values.port) : undefined,
     rendezvousPort: values['rendezvous-port'] ? Number(values['rendezvous-port']) : undefined,
     certDir: values['cert-dir'],
   }).then((h) => {
     console.log(JSON.stringify({ url: h.url, caFile: h.caFile, rendezvousPort: h.rendezvousPort }));
-    const stop = () => h.close().then(() => process.exit(0));
+    const stop = () => void h.close().then(() => process.exit(0));
     process.on('SIGTERM', stop).on('SIGINT', stop);
   });
 }

@@ -30,7 +30,7 @@ function buildServer(notesFile?: string): McpServer {
   server.registerTool(
     'echo',
     { description: 'Returns the text it is given', inputSchema: { text: z.string() }, annotations: { readOnlyHint: true } },
-    async ({ text: t }) => text(t),
+    ({ text: t }) => text(t),
   );
   server.registerTool(
     'add',
@@ -39,7 +39,7 @@ function buildServer(notesFile?: string): McpServer {
       inputSchema: { a: z.number(), b: z.number() },
       annotations: { readOnlyHint: false, idempotentHint: true },
     },
-    async ({ a, b }) => text(String(a + b)),
+    ({ a, b }) => text(String(a + b)),
   );
   server.registerTool(
     'slow',
@@ -49,7 +49,7 @@ function buildServer(notesFile?: string): McpServer {
       return text(`slept ${seconds}s`);
     },
   );
-  server.registerTool('fail', { description: 'Always fails', inputSchema: {} }, async () => ({
+  server.registerTool('fail', { description: 'Always fails', inputSchema: {} }, () => ({
     ...text('the tool failed on purpose'),
     isError: true,
   }));
@@ -57,13 +57,13 @@ function buildServer(notesFile?: string): McpServer {
     server.registerTool(
       'write_note',
       { description: 'Appends a note', inputSchema: { note: z.string() }, annotations: { destructiveHint: true } },
-      async ({ note }) => {
+      ({ note }) => {
         fs.appendFileSync(notesFile, `${note}\n`);
         const count = fs.readFileSync(notesFile, 'utf8').split('\n').filter(Boolean).length;
         return text(`saved note ${count}`);
       },
     );
-    server.registerTool('crash', { description: 'Exits the server process', inputSchema: {} }, async () => process.exit(3));
+    server.registerTool('crash', { description: 'Exits the server process', inputSchema: {} }, () => process.exit(3));
   }
   return server;
 }
@@ -128,7 +128,7 @@ async function main() {
     if (!values.token) throw new Error('--token is required with --http');
     const s = await startMcpHttpServer({ token: values.token, port: values.port ? Number(values.port) : undefined });
     console.log(JSON.stringify({ url: s.url }));
-    const stop = () => s.close().then(() => process.exit(0));
+    const stop = () => void s.close().then(() => process.exit(0));
     process.on('SIGTERM', stop).on('SIGINT', stop);
     return;
   }

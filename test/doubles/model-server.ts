@@ -119,7 +119,8 @@ function directives(verb: 'CALL' | 'LOOP', text: string): ToolCallSpec[] {
   const calls: ToolCallSpec[] = [];
   for (const line of text.split('\n')) {
     const m = new RegExp(`^\\s*${verb}\\s+(\\S+)\\s*(.*)$`).exec(line);
-    if (m) calls.push({ name: m[1], arguments: m[2].trim() || '{}' });
+    const [, name, args = ''] = m ?? [];
+    if (name) calls.push({ name, arguments: args.trim() || '{}' });
   }
   return calls;
 }
@@ -146,7 +147,7 @@ function directives(verb: 'CALL' | 'LOOP', text: string): ToolCallSpec[] {
  * Example user message:
  *   CALL dyno_run_command {"command":"echo hi"}
  */
-export const scriptedAgent: ModelHandler = ({ body }) => {
+export const scriptedAgent = ({ body }: ModelRequest): ModelReply => {
   const messages: any[] = Array.isArray(body.messages) ? body.messages : [];
   const hasTools = Array.isArray(body.tools) && body.tools.length > 0;
   const last = messages.at(-1);
@@ -317,9 +318,9 @@ export async function startModelServer(
 
 if (require.main === module) {
   const { values } = parseArgs({ options: { key: { type: 'string' }, port: { type: 'string' } } });
-  startModelServer({ key: values.key, port: values.port ? Number(values.port) : undefined }).then((s) => {
+  void startModelServer({ key: values.key, port: values.port ? Number(values.port) : undefined }).then((s) => {
     console.log(JSON.stringify({ url: s.url, key: s.key }));
-    const stop = () => s.close().then(() => process.exit(0));
+    const stop = () => void s.close().then(() => process.exit(0));
     process.on('SIGTERM', stop).on('SIGINT', stop);
   });
 }

@@ -12,7 +12,7 @@ command -v bwrap >/dev/null || missing+=(bubblewrap)
 # The sandbox sees only system runtimes (under /usr), not pyenv/nvm ones in a home folder.
 [ -x /usr/bin/ruby ] || missing+=(ruby)
 [ -x /usr/bin/python3 ] || missing+=(python3)
-# Debian 12's Go is 1.19: service/temporal-cli.ts bootstraps the newer toolchain the CLI build needs.
+# Debian 12's Go is 1.19: dev/temporal-cli.ts bootstraps the newer toolchain the CLI build needs.
 [ -x /usr/bin/go ] || [ -x /usr/local/go/bin/go ] || missing+=(golang-go)
 
 if ((${#missing[@]})); then
@@ -28,4 +28,4 @@ if ((${#missing[@]})); then
 fi
 
 # Found, cached, or built with `go install` (several minutes the first time).
-echo "Temporal CLI: $(npx tsx service/temporal-cli.ts)"
+echo "Temporal CLI: $(npx tsx dev/temporal-cli.ts)"

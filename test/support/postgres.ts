@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, type ClientConfig } from 'pg';
-import { freePort } from '../../service/dev-server';
+import { freePort } from '../../dev/dev-server';
 
 export interface TestPostgres {
   port: number;
@@ -84,7 +84,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     } catch (err) {
       if (Date.now() > deadline) {
         server.kill('SIGKILL');
-        throw new Error(`postgres did not accept connections within 30s (${(err as Error).message}):\n${log}`);
+        throw new Error(`postgres did not accept connections within 30s (${(err as Error).message}):\n${log}`, { cause: err });
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -5,8 +5,8 @@
 //   HEROKU_API_KEY=… HEROKU_API_URL=… NODE_EXTRA_CA_CERTS=ca.pem \
 //     tsx test/support/run-dyno.ts '{"app":…,"command":…,…,"abortAfterMs":1000}'
 // prints {"ok":true,"result":…,"progress":[…],"ms":…}
-//     or {"ok":false,"error":{"name","message","status","id","retryable"},"progress":[…],"ms":…}
-import { runOneOffDyno, type OneOffDynoRequest } from '../../activities/heroku/one-off-dyno';
+//     or {"ok":false,"error":{"name","message","status","id"},"progress":[…],"ms":…}
+import { runOneOffDyno, type OneOffDynoRequest } from '../../runtimes/heroku/one-off-dyno';
 
 interface Args extends Omit<OneOffDynoRequest, 'signal' | 'onProgress'> {
   abortAfterMs?: number;
@@ -27,8 +27,8 @@ async function main(): Promise<void> {
     );
     out = { ok: true, result };
   } catch (err) {
-    const e = err as Error & { status?: number; id?: string; retryable?: boolean };
-    out = { ok: false, error: { name: e.name, message: e.message, status: e.status, id: e.id, retryable: e.retryable } };
+    const e = err as Error & { status?: number; id?: string };
+    out = { ok: false, error: { name: e.name, message: e.message, status: e.status, id: e.id } };
   }
   // No process.exit: the process must end by itself (no timers or sockets left behind).
   process.stdout.write(`${JSON.stringify({ ...out, progress, ms: Date.now() - t0 })}\n`);

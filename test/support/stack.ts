@@ -8,11 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { freePort, startDevServer, type DevServer } from '../../service/dev-server';
-import { locateTemporalCli } from '../../service/temporal-cli';
+import { freePort, startDevServer, type DevServer } from '../../dev/dev-server';
+import { locateTemporalCli } from '../../dev/temporal-cli';
 import { startHerokuPlatform, type HerokuPlatformDouble } from '../doubles/heroku-platform';
 import { startModelServer, type ModelServer } from '../doubles/model-server';
-import { SEARCH_ATTRIBUTES } from '../../common/search-attributes';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../contract/search-attributes';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -44,8 +44,8 @@ export class ServiceProcess {
         seen += text;
         if (this.readyLine.test(seen)) resolve();
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('exit', (code, signal) => reject(new Error(`${this.name} exited (${code ?? signal}) before it was ready:\n${seen.slice(-3000)}`)));
     });
   }
@@ -103,7 +103,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cliPath,
     port: temporalPort,
     dbFile: opts.persistent ? path.join(dir, 'temporal.db') : undefined,
-    searchAttributes: SEARCH_ATTRIBUTES,
+    searchAttributes: SEARCH_ATTRIBUTE_KEYS,
     logFile: path.join(dir, 'temporal.log'),
     dynamicConfig: opts.dynamicConfig,
   };

@@ -1,0 +1,155 @@
+/**
+ * What the API, the workflow and the activities agree on: the workflow's name
+ * and input, its event-log messages (update + queries), the activities and
+ * their payloads. Nothing in here may hold a secret: it all lands in workflow
+ * history.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { AssistantMessage, ChatMessage, CompletionEvent, ErrorBody, Usage } from './wire';
+
+export const TASK_QUEUE = 'durable-agents';
+
+/** The workflow type of a run (workflows/agent-run.ts). */
+export const AGENT_RUN_WORKFLOW = 'agentRun';
+export type AgentRunWorkflow = (input: AgentRunInput) => Promise<RunTerminal>;
+
+/**
+ * Failure type of a model call the upstream answered with an error; its
+ * details carry `{ status }`. The workflow turns it into an `upstream_error`
+ * event, any other failure into a `server_error`.
+ */
+export const UPSTREAM_ERROR = 'UpstreamError';
+
+export type SideEffectClass = 'read-only' | 'idempotent' | 'side-effecting';
+
+export interface FunctionDefinition {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+export interface RuntimeParams {
+  target_app_name?: string;
+  dyno_size: string;
+  ttl_seconds: number;
+  max_calls: number;
+  tool_params: Record<string, unknown>;
+}
+
+/** A request's tool after validation: what the model sees and how to run it. */
+export interface ResolvedTool {
+  name: string;
+  type: 'heroku_tool' | 'mcp';
+  sideEffect: SideEffectClass;
+  function: FunctionDefinition;
+  runtime: RuntimeParams;
+}
+
+export interface InferenceParams {
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  stop?: string | string[];
+}
+
+export interface AgentRunInput {
+  runId: string;
+  model: string;
+  messages: ChatMessage[];
+  tools: ResolvedTool[];
+  inference: InferenceParams;
+  maxModelCalls: number;
+  /** Whether the custom search attributes are registered, so the run may update them. */
+  searchAttributes: boolean;
+  /** State handed over by continue-as-new. */
+  carried?: CarriedState;
+}
+
+/** What a run carries into its next execution when its history grows long. */
+export interface CarriedState {
+  /** Offset of the new execution's first event. */
+  baseOffset: number;
+  conversation: ChatMessage[];
+  toolCalls: Record<string, number>;
+  modelCalls: number;
+  toolCallPosition: number;
+  usage: Usage;
+  created: number;
+}
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** How a run ended; the `error` becomes the stream's `event:error`. */
+export interface RunTerminal {
+  status: Exclude<RunStatus, 'running'>;
+  error?: ErrorBody['error'];
+}
+
+export interface EventBatch {
+  /** Events with offsets `from`, `from + 1`, ... */
+  from: number;
+  events: CompletionEvent[];
+  /** Set once the run has ended and every event is in the log. */
+  terminal?: RunTerminal;
+  /**
+   * Set when the events asked for were logged by an earlier execution of the
+   * run (before a continue-as-new): its Temporal run id, to query instead.
+   */
+  earlier?: string;
+  /** Set when this execution is handing over to a new one: poll again. */
+  continuing?: boolean;
+}
+
+export interface RunSummary {
+  runId: string;
+  status: RunStatus;
+  model: string;
+  created: number;
+  usage: Usage;
+  model_calls: number;
+  tool_calls: Record<string, number>;
+  events: number;
+  error: ErrorBody['error'] | null;
+}
+
+/** Long-poll: resolves as soon as there are events after `after` or the run ended, or after `timeoutMs`. */
+export const waitForEventsUpdate = defineUpdate<EventBatch, [{ after: number; timeoutMs: number }]>('waitForEvents');
+/** Snapshot of the log after an offset (no history cost; used for finished runs). */
+export const eventsQuery = defineQuery<EventBatch, [{ after: number; limit?: number }]>('events');
+export const summaryQuery = defineQuery<RunSummary>('summary');
+
+// ---------------------------------------------------------------- activities
+
+export interface ModelCallInput {
+  model: string;
+  messages: ChatMessage[];
+  tools: FunctionDefinition[];
+  params: InferenceParams;
+}
+
+export interface ModelCallResult {
+  message: AssistantMessage;
+  finish_reason: 'stop' | 'length' | 'tool_calls';
+  usage: Usage;
+  system_fingerprint?: string;
+}
+
+export interface ToolCallInput {
+  runId: string;
+  /** Stable across retries: run id + the call's position in the run (TOOL_CALL_ID). */
+  callKey: string;
+  tool: ResolvedTool;
+  /** The model's JSON arguments string, unparsed. */
+  arguments: string;
+}
+
+export interface ToolCallResult {
+  /** Goes after "Tool '<name>' returned result: ". */
+  payload: string;
+}
+
+/** The activities the workflow proxies (types only: no implementation is bundled into workflows). */
+export interface AgentActivities {
+  callModel(input: ModelCallInput): Promise<ModelCallResult>;
+  runTool(input: ToolCallInput): Promise<ToolCallResult>;
+}

@@ -42,10 +42,13 @@ export function createApp(deps: AppDeps) {
   const app = express();
   app.disable('x-powered-by');
 
-  app.get('/healthz', route(async (_req, res) => {
-    const health = await healthOf(client, deps.namespace);
-    res.status(health.ok ? 200 : 503).json(health);
-  }));
+  app.get(
+    '/healthz',
+    route(async (_req, res) => {
+      const health = await healthOf(client, deps.namespace);
+      res.status(health.ok ? 200 : 503).json(health);
+    }),
+  );
 
   const v1 = express.Router();
   v1.use(authenticate(config.apiKeys));
@@ -55,42 +58,64 @@ export function createApp(deps: AppDeps) {
     // Any content type is read as JSON: Heroku's clients are not all careful with headers.
     express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
     route(async (req, res) => {
-      const runId = await startRun(client, config, mcpCatalog, req.body, {
-        apiKeyId: res.locals.apiKeyId as string,
-        idempotencyKey: req.get('Idempotency-Key'),
-      }, await deps.searchAttributes().catch(() => false));
+      const runId = await startRun(
+        client,
+        config,
+        mcpCatalog,
+        req.body,
+        {
+          apiKeyId: res.locals.apiKeyId as string,
+          idempotencyKey: req.get('Idempotency-Key'),
+        },
+        await deps.searchAttributes().catch(() => false),
+      );
       log.info('run started', { runId });
       streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs, streams);
     }),
   );
 
-  v1.get('/agents/runs', route(async (req, res) => {
-    res.json(await listRuns(client, req.query));
-  }));
+  v1.get(
+    '/agents/runs',
+    route(async (req, res) => {
+      res.json(await listRuns(client, req.query));
+    }),
+  );
 
-  v1.get('/agents/runs/:id', route(async (req, res) => {
-    res.json(await readRun(client, runIdParam(req)));
-  }));
+  v1.get(
+    '/agents/runs/:id',
+    route(async (req, res) => {
+      res.json(await readRun(client, runIdParam(req)));
+    }),
+  );
 
-  v1.post('/agents/runs/:id/cancel', route(async (req, res) => {
-    res.status(202).json(await cancelRun(client, runIdParam(req)));
-  }));
+  v1.post(
+    '/agents/runs/:id/cancel',
+    route(async (req, res) => {
+      res.status(202).json(await cancelRun(client, runIdParam(req)));
+    }),
+  );
 
-  v1.get('/agents/runs/:id/stream', route(async (req, res) => {
-    const runId = runIdParam(req);
-    await describe(client, runId); // 404 before any stream starts
-    streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs, streams);
-  }));
+  v1.get(
+    '/agents/runs/:id/stream',
+    route(async (req, res) => {
+      const runId = runIdParam(req);
+      await describe(client, runId); // 404 before any stream starts
+      streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs, streams);
+    }),
+  );
 
   v1.get('/mcp/servers', (_req, res) => {
     res.json(listMcpServers(mcp));
   });
 
   // Lists every server's tools again now (reconnecting those that are down), instead of on the next unknown name.
-  v1.post('/mcp/servers/sync', route(async (_req, res) => {
-    await mcp.syncAll();
-    res.json(listMcpServers(mcp));
-  }));
+  v1.post(
+    '/mcp/servers/sync',
+    route(async (_req, res) => {
+      await mcp.syncAll();
+      res.json(listMcpServers(mcp));
+    }),
+  );
 
   app.use('/v1', v1);
 

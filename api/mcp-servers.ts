@@ -61,8 +61,8 @@ function describe(server: McpServerConnection): McpServerObject {
 /** The same id from every API process and across restarts: a name-based (v5-style) UUID of the namespace. */
 function stableUuid(namespace: string): string {
   const b = createHash('sha1').update(`durable-agents/mcp/${namespace}`).digest().subarray(0, 16);
-  b[6] = (b[6]! & 0x0f) | 0x50;
-  b[8] = (b[8]! & 0x3f) | 0x80;
+  b.writeUInt8((b.readUInt8(6) & 0x0f) | 0x50, 6); // version 5
+  b.writeUInt8((b.readUInt8(8) & 0x3f) | 0x80, 8); // RFC 4122 variant
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

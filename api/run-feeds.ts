@@ -124,7 +124,7 @@ export class RunFeed {
 
   /** Events logged before a continue-as-new: ask the closed executions, newest to oldest. */
   private async fromEarlierExecutions(runId: string, after: number): Promise<EventBatch> {
-    for (let earlier: string | undefined = runId; ; ) {
+    for (let earlier: string | undefined = runId; ;) {
       const batch: EventBatch = await this.handle.client.getHandle(this.handle.workflowId, earlier).query(eventsQuery, { after });
       if (!batch.earlier) return batch;
       earlier = batch.earlier;

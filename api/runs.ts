@@ -1,10 +1,5 @@
 /** Status, list and cancel of runs (docs/api.md#part-b-durable-run-extensions), read from Temporal. */
-import {
-  WorkflowNotFoundError,
-  type Client,
-  type WorkflowExecutionDescription,
-  type WorkflowExecutionInfo,
-} from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
 import { ApiError, invalidRequest } from './api-error';
 import { summaryQuery, type RunStatus, type RunSummary } from '../contract/run-contract';
 import { runIdForWorkflow, workflowIdFor } from '../common/run-ids';
@@ -42,9 +37,7 @@ export async function readRun(client: Client, runId: string): Promise<RunView> {
   const description = await describe(client, runId);
   const handle = client.workflow.getHandle(description.workflowId);
   // The totals live in the workflow; a query needs a worker, so give it a deadline.
-  const summary = await client.connection
-    .withDeadline(Date.now() + 5_000, () => handle.query(summaryQuery))
-    .catch(() => undefined);
+  const summary = await client.connection.withDeadline(Date.now() + 5_000, () => handle.query(summaryQuery)).catch(() => undefined);
   const { runId: _, ...rest } = summary ?? fallbackSummary(description, runId);
   // Temporal's own status wins: it also covers runs ended from outside the loop.
   return { id: runId, workflow_id: description.workflowId, ...rest, status: STATUS_OF[description.status.name] ?? rest.status };

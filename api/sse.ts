@@ -16,8 +16,7 @@ export function openEventStream(res: Response, runId: string): void {
   res.socket?.setNoDelay(true);
 }
 
-export const messageFrame = (offset: number, event: CompletionEvent) =>
-  `id:${offset}\nevent:message\ndata:${JSON.stringify(event)}\n\n`;
+export const messageFrame = (offset: number, event: CompletionEvent) => `id:${offset}\nevent:message\ndata:${JSON.stringify(event)}\n\n`;
 export const errorFrame = (error: ErrorBody['error']) => `event:error\ndata:${JSON.stringify({ error })}\n\n`;
 export const DONE_FRAME = 'event:done\ndata:[DONE]\n\n';
 export const KEEP_ALIVE_FRAME = ':keep-alive\n\n';

@@ -32,15 +32,7 @@ export class OpenStreams {
  * Streams a run's events after offset `after` to one client, then follows the
  * run live until it ends. Disconnecting only unsubscribes: the run goes on.
  */
-export function streamRun(
-  req: Request,
-  res: Response,
-  feed: RunFeed,
-  runId: string,
-  after: number,
-  keepAliveMs: number,
-  streams: OpenStreams,
-): void {
+export function streamRun(req: Request, res: Response, feed: RunFeed, runId: string, after: number, keepAliveMs: number, streams: OpenStreams): void {
   openEventStream(res, runId);
   let next = after + 1;
   let closed = false;
@@ -48,10 +40,7 @@ export function streamRun(
 
   const flush = () => {
     if (closed) return;
-    while (next < feed.events.length) {
-      res.write(messageFrame(next, feed.events[next]!));
-      next++;
-    }
+    for (const event of feed.events.slice(next)) res.write(messageFrame(next++, event));
     if (feed.finished) {
       if (feed.terminal?.error) res.write(errorFrame(feed.terminal.error));
       res.end(DONE_FRAME);

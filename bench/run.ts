@@ -90,7 +90,11 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-const loadAverage = () => os.loadavg().map((l) => l.toFixed(1)).join(' / ');
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
 const ms = (v: number) => (Number.isNaN(v) ? 'n/a' : `${v.toFixed(1)} ms`);
 const p50p95 = (values: number[]) => `p50 ${ms(percentile(values, 50))}   p95 ${ms(percentile(values, 95))}   (n=${values.length})`;
 
@@ -193,9 +197,15 @@ async function main() {
     ['model double latency', '0 ms (scriptedAgent)'],
     ['tool', "dyno_run_command 'echo ok' via the Heroku double (TLS rendezvous + bash -c)"],
     ['first event', `${SETTINGS.warmupRuns} warm-up + ${SETTINGS.sequentialRuns} sequential no-tool runs`],
-    ['agent steps', `${SETTINGS.stepRuns} runs x ${SETTINGS.stepsPerRun} steps (LOOP, max_calls ${SETTINGS.stepsPerRun}, MAX_MODEL_CALLS_PER_RUN ${MAX_MODEL_CALLS})`],
+    [
+      'agent steps',
+      `${SETTINGS.stepRuns} runs x ${SETTINGS.stepsPerRun} steps (LOOP, max_calls ${SETTINGS.stepsPerRun}, MAX_MODEL_CALLS_PER_RUN ${MAX_MODEL_CALLS})`,
+    ],
     ['load', `${SETTINGS.concurrentRuns} runs, ${SETTINGS.inFlight} in flight, 1 tool call each`],
-    ['budgets', `${BUDGET_MS.sequential / 1000} s / ${BUDGET_MS.steps / 1000} s / ${BUDGET_MS.concurrent / 1000} s per phase (+${BUDGET_MS.warmup / 1000} s warm-up), ${SETTINGS.requestTimeoutMs / 1000} s per request`],
+    [
+      'budgets',
+      `${BUDGET_MS.sequential / 1000} s / ${BUDGET_MS.steps / 1000} s / ${BUDGET_MS.concurrent / 1000} s per phase (+${BUDGET_MS.warmup / 1000} s warm-up), ${SETTINGS.requestTimeoutMs / 1000} s per request`,
+    ],
   ]);
 
   const t0 = performance.now();

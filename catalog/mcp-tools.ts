@@ -74,7 +74,10 @@ export async function resolveMcpTool(tool: ToolObject, at: string, catalog: McpT
   // `$schema` only names the draft; ajv (draft-07) would refuse newer ones it need not know about.
   const { $schema: _draft, ...parameters } = found.tool.inputSchema;
   const problem = schemaProblem(parameters);
-  if (problem) throw invalid(`${at}.name '${tool.name}': the input schema MCP server '${found.server.namespace}' gives for '${found.tool.name}' is not usable: ${problem}`);
+  if (problem)
+    throw invalid(
+      `${at}.name '${tool.name}': the input schema MCP server '${found.server.namespace}' gives for '${found.tool.name}' is not usable: ${problem}`,
+    );
   return {
     name,
     type: 'mcp',

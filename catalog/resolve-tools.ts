@@ -15,14 +15,7 @@ import { postgresGetSchema, postgresRunQuery } from './postgres';
 import { ToolValidationError, type ToolSpec } from './tool-spec';
 import { htmlToMarkdown, pdfToMarkdown } from './web';
 
-export const TOOL_SPECS: readonly ToolSpec[] = [
-  dynoRunCommand,
-  postgresGetSchema,
-  postgresRunQuery,
-  htmlToMarkdown,
-  pdfToMarkdown,
-  ...codeExecTools,
-];
+export const TOOL_SPECS: readonly ToolSpec[] = [dynoRunCommand, postgresGetSchema, postgresRunQuery, htmlToMarkdown, pdfToMarkdown, ...codeExecTools];
 const BY_NAME = new Map(TOOL_SPECS.map((t) => [t.name, t]));
 
 /** Throws ToolValidationError naming the first tool field at fault. */

@@ -36,8 +36,11 @@ export async function ensureSearchAttributes(
   try {
     await operator.addSearchAttributes({ namespace, searchAttributes: missing });
   } catch (err) {
-    throw new SearchAttributeError(`search attributes ${Object.keys(missing).join(', ')} could not be added to namespace ${namespace}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new SearchAttributeError(
+      `search attributes ${Object.keys(missing).join(', ')} could not be added to namespace ${namespace}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
 }

@@ -58,13 +58,16 @@ export const toolObjectSchema = z.object({
   name: z.string({ error: 'must be a string' }).min(1, 'must be a non-empty string'),
   description: z.string({ error: 'must be a string' }).optional(),
   runtime_params: z
-    .object({
-      target_app_name: z.string({ error: 'must be a string' }).min(1, 'must be a non-empty string').optional(),
-      dyno_size: z.string({ error: 'must be a string' }).min(1, 'must be a non-empty string').optional(),
-      ttl_seconds: z.number({ error: 'must be an integer' }).int('must be an integer').optional(),
-      max_calls: z.number({ error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').optional(),
-      tool_params: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
-    }, { error: 'must be an object' })
+    .object(
+      {
+        target_app_name: z.string({ error: 'must be a string' }).min(1, 'must be a non-empty string').optional(),
+        dyno_size: z.string({ error: 'must be a string' }).min(1, 'must be a non-empty string').optional(),
+        ttl_seconds: z.number({ error: 'must be an integer' }).int('must be an integer').optional(),
+        max_calls: z.number({ error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').optional(),
+        tool_params: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
+      },
+      { error: 'must be an object' },
+    )
     .optional(),
 });
 export type ToolObject = z.infer<typeof toolObjectSchema>;
@@ -72,11 +75,7 @@ export type ToolObject = z.infer<typeof toolObjectSchema>;
 export const agentRequestSchema = z.object({
   model: z.string({ error: 'is required and must be a string' }).min(1, 'must be a non-empty string'),
   messages: z.array(message, { error: 'is required and must be an array' }).min(1, 'must not be empty'),
-  max_tokens_per_inference_request: z
-    .number({ error: 'must be an integer' })
-    .int('must be an integer')
-    .positive('must be greater than 0')
-    .optional(),
+  max_tokens_per_inference_request: z.number({ error: 'must be an integer' }).int('must be an integer').positive('must be greater than 0').optional(),
   stop: z.union([z.string(), z.array(z.string())], { error: 'must be a string or an array of strings' }).optional(),
   temperature: unitInterval('temperature').optional(),
   top_p: unitInterval('top_p').optional(),
@@ -88,10 +87,7 @@ export type ToolCall = z.infer<typeof toolCall>;
 
 /** `tools[1].runtime_params.ttl_seconds`: how the spec wants fields named in errors. */
 export function fieldPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)),
-    '',
-  );
+  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
 }
 
 /** One readable sentence for the first validation problem, naming the field. Parse with `reportInput: true`. */
@@ -102,4 +98,3 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
   if (!field || msg.startsWith(`${field} `)) return msg;
   return `${field} ${msg}`;
 }
-

@@ -98,12 +98,7 @@ function makeStagingDir(): string {
   return fs.mkdtempSync(path.join(dir, '.staging-'));
 }
 
-function runStreaming(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  log: Log,
-): Promise<{ code: number | null; tail: string }> {
+function runStreaming(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: Log): Promise<{ code: number | null; tail: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
@@ -241,10 +236,7 @@ async function tryGoInstall(log: Log): Promise<string | undefined> {
   );
   const started = Date.now();
   // `go install` prints nothing while it compiles: show that it is alive.
-  const heartbeat = setInterval(
-    () => log(`  ... still building (${Math.round((Date.now() - started) / 1000)} s)`),
-    30_000,
-  );
+  const heartbeat = setInterval(() => log(`  ... still building (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
   try {
     // Same settings as the official release build (goreleaser): static binary,
     // stripped, and `temporal --version` reporting the real version.

@@ -8,9 +8,7 @@ import { z } from 'zod';
 import { ConfigError } from '../common/errors';
 import { describeIssue } from '../contract/request-schema';
 
-const namespace = z
-  .string({ error: 'must be a string' })
-  .regex(/^[a-z0-9_-]+$/, 'must match ^[a-z0-9_-]+$ (lower-case letters, digits, _ and -)');
+const namespace = z.string({ error: 'must be a string' }).regex(/^[a-z0-9_-]+$/, 'must match ^[a-z0-9_-]+$ (lower-case letters, digits, _ and -)');
 /** Strict: a misspelt field is an error, not silently ignored. */
 const strict = <T extends z.core.$ZodLooseShape>(shape: T) =>
   z.strictObject(shape, {
@@ -50,10 +48,7 @@ const serverEntry = z.record(z.string(), z.unknown(), { error: 'must be an objec
   return 'command' in parsed.data ? { ...parsed.data, transport: 'stdio' } : { ...parsed.data, transport: 'streamable_http' };
 });
 
-const file = z.object(
-  { servers: z.array(serverEntry, { error: 'must be an array' }) },
-  { error: 'must be a JSON object: {"servers": [...]}' },
-);
+const file = z.object({ servers: z.array(serverEntry, { error: 'must be an array' }) }, { error: 'must be a JSON object: {"servers": [...]}' });
 
 /** The servers listed in `path`; throws an Error naming the file and the field at fault. */
 export function loadMcpRegistry(path: string): McpServerConfig[] {

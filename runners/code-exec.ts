@@ -129,7 +129,8 @@ async function runInSandbox(commands: CommandRuntime, ctx: ToolRunContext, lang:
   if (copies === undefined || remaining <= 0) {
     const what = lang.localCopies?.what ?? 'the run';
     const stderr =
-      `[timed out after ${ctx.runtime.ttl_seconds}s] Preparing ${what} took all of it ` + 'and goes on in the background: try again shortly. The code was not run.';
+      `[timed out after ${ctx.runtime.ttl_seconds}s] Preparing ${what} took all of it ` +
+      'and goes on in the background: try again shortly. The code was not run.';
     return { returncode: TIMED_OUT_STATUS, stdout: '', stderr };
   }
   const files = { [lang.file]: code };

@@ -17,18 +17,22 @@ const TEXT_TYPES = new Set(['text/plain', 'text/markdown']);
 const DROPPED = new Set(['script', 'style', 'noscript', 'template', 'svg', 'canvas', 'iframe', 'object', 'embed']);
 
 export const htmlToMarkdownRunner = (allowHosts: AllowEntry[]) =>
-  webToolRunner(htmlToMarkdown, {
-  maxBytes: 5 * 1024 * 1024,
-  accept: 'text/html, application/xhtml+xml;q=0.9, text/plain;q=0.5',
-  contentTypeProblem: (type) =>
-    HTML_TYPES.has(type) || TEXT_TYPES.has(type)
-      ? undefined
-      : `is ${type}, not an HTML page (text/html)${type === 'application/pdf' ? '; pdf_to_markdown reads PDFs' : ''}`,
-  toMarkdown: (resource) => {
-    const text = decodeText(resource);
-    return Promise.resolve(TEXT_TYPES.has(resource.mediaType) ? text : convertHtml(text));
-  },
-  }, allowHosts);
+  webToolRunner(
+    htmlToMarkdown,
+    {
+      maxBytes: 5 * 1024 * 1024,
+      accept: 'text/html, application/xhtml+xml;q=0.9, text/plain;q=0.5',
+      contentTypeProblem: (type) =>
+        HTML_TYPES.has(type) || TEXT_TYPES.has(type)
+          ? undefined
+          : `is ${type}, not an HTML page (text/html)${type === 'application/pdf' ? '; pdf_to_markdown reads PDFs' : ''}`,
+      toMarkdown: (resource) => {
+        const text = decodeText(resource);
+        return Promise.resolve(TEXT_TYPES.has(resource.mediaType) ? text : convertHtml(text));
+      },
+    },
+    allowHosts,
+  );
 
 /** The page as Markdown, headed by its <title> unless it opens with its own level-1 heading. */
 function convertHtml(html: string): string {

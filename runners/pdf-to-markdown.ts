@@ -12,13 +12,19 @@ import { webToolRunner } from './web-tool';
 const PDF_TYPES = new Set(['application/pdf', 'application/x-pdf', 'application/octet-stream', 'binary/octet-stream', '']);
 
 export const pdfToMarkdownRunner = (allowHosts: AllowEntry[]) =>
-  webToolRunner(pdfToMarkdown, {
-  maxBytes: 10 * 1024 * 1024,
-  accept: 'application/pdf',
-  contentTypeProblem: (type) =>
-    PDF_TYPES.has(type) ? undefined : `is ${type}, not a PDF (application/pdf)${type === 'text/html' ? '; html_to_markdown reads web pages' : ''}`,
-  toMarkdown: (resource, signal) => abortable(pdfText(resource), signal),
-  }, allowHosts);
+  webToolRunner(
+    pdfToMarkdown,
+    {
+      maxBytes: 10 * 1024 * 1024,
+      accept: 'application/pdf',
+      contentTypeProblem: (type) =>
+        PDF_TYPES.has(type)
+          ? undefined
+          : `is ${type}, not a PDF (application/pdf)${type === 'text/html' ? '; html_to_markdown reads web pages' : ''}`,
+      toMarkdown: (resource, signal) => abortable(pdfText(resource), signal),
+    },
+    allowHosts,
+  );
 
 async function pdfText({ url, body }: FetchedResource): Promise<string> {
   // PDF readers accept the header anywhere in the first 1024 bytes.

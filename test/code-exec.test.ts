@@ -276,7 +276,7 @@ describe('code_exec_* in a one-off dyno (HEROKU_API_KEY set and target_app_name 
     const code = 'import os\nprint("in the dyno: $(id) `x` \'q\' ;")\nprint(os.environ["TOOL_CALL_ID"].split(":")[1])';
     const before = stack.heroku.creates.length;
     const r = await exec('python', code, {}, { target_app_name: 'my-app', ttl_seconds: 30 });
-    assert.deepEqual(r, { returncode: 0, stdout: 'in the dyno: $(id) `x` \'q\' ;\n0\n', stderr: '' });
+    assert.deepEqual(r, { returncode: 0, stdout: "in the dyno: $(id) `x` 'q' ;\n0\n", stderr: '' });
     const create = stack.heroku.creates[before]!;
     assert.equal(create.app, 'my-app');
     assert.equal(create.body.env.TOOL_CODE, code);
@@ -317,7 +317,10 @@ describe('dyno_run_command without a Heroku API key', () => {
         },
       ],
     });
-    assert.equal(res.messages[1].choices[0].message.content, "Tool 'dyno_run_command' returned result: who=$(id) world\non sandbox\nno /work\n[exit status 3]");
+    assert.equal(
+      res.messages[1].choices[0].message.content,
+      "Tool 'dyno_run_command' returned result: who=$(id) world\non sandbox\nno /work\n[exit status 3]",
+    );
     assert.equal(stack.heroku.creates.length, before, 'no dyno was asked for');
   });
 });

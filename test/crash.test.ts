@@ -119,8 +119,8 @@ const workflowOf = (runId: string) => stack.client.workflow.getHandle(`agent-run
 /** The worker identity (the SDK's default, `<pid>@<host>`) of each started attempt of the run's activities. */
 async function activityStarts(runId: string): Promise<Array<{ attempt: number; pid: number }>> {
   const history = await workflowOf(runId).fetchHistory();
-  return history.events!
-    .filter((e) => e.activityTaskStartedEventAttributes)
+  return history
+    .events!.filter((e) => e.activityTaskStartedEventAttributes)
     .map((e) => ({
       attempt: e.activityTaskStartedEventAttributes!.attempt!,
       pid: Number(e.activityTaskStartedEventAttributes!.identity!.split('@')[0]),
@@ -208,13 +208,10 @@ describe('the API is killed (SIGKILL) while streaming', () => {
     const { error } = await within(rest.ended, 'the resumed stream to end', 60_000);
     assert.equal(error, undefined);
     assert.deepEqual(ids(rest.frames), ['4', 'done']);
-    assert.deepEqual([...contents(first.frames), ...contents(rest.frames)], [
-      null,
-      stepResult(1),
-      stepResult(2),
-      stepResult(3),
-      `Done: ${[1, 2, 3].map(stepResult).join('\n')}`,
-    ]);
+    assert.deepEqual(
+      [...contents(first.frames), ...contents(rest.frames)],
+      [null, stepResult(1), stepResult(2), stepResult(3), `Done: ${[1, 2, 3].map(stepResult).join('\n')}`],
+    );
     assert.equal(modelRequestsOf(tag).length, 2);
     assert.equal(dynoCreatesOf(first.runId).length, 3);
     const status = await statusOf(first.runId);

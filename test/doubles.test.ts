@@ -12,9 +12,7 @@ import OpenAI from 'openai';
 import { reply, scriptedAgent, startModelServer } from './doubles/model-server';
 import { apiError, startHerokuPlatform } from './doubles/heroku-platform';
 
-const tools: OpenAI.Chat.ChatCompletionTool[] = [
-  { type: 'function', function: { name: 'dyno_run_command', parameters: { type: 'object' } } },
-];
+const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: 'function', function: { name: 'dyno_run_command', parameters: { type: 'object' } } }];
 
 /** Attaches to a rendezvous URL and returns everything received until the server closes. */
 function rendezvous(attachUrl: string, caFile: string): Promise<string> {
@@ -24,7 +22,9 @@ function rendezvous(attachUrl: string, caFile: string): Promise<string> {
       socket.write(`${url.pathname.slice(1)}\r\n\u0004`);
     });
     let out = '';
-    socket.setEncoding('utf8').on('data', (s) => { out += s; });
+    socket.setEncoding('utf8').on('data', (s) => {
+      out += s;
+    });
     socket.on('end', () => resolve(out)).on('error', reject);
   });
 }
@@ -34,8 +34,9 @@ async function startCli(file: string, args: string[]) {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'doubles', file), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const [line] = await Promise.race([
-    createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [String(r.value)]),
+    lines.next().then((r) => [String(r.value)]),
     new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${file} exited ${code}`)))),
   ]);
   return { child, info: JSON.parse(line ?? '') };
@@ -73,16 +74,17 @@ test('model server: tool calls, errors, streaming and cancellation with the open
   assert.equal(model.requests.length, 2);
 
   const chunks = await openai.chat.completions.create({
-    model: 'm', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'yo' }],
+    model: 'm',
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'yo' }],
   });
   let streamed = '';
   for await (const c of chunks) streamed += c.choices[0]?.delta.content ?? '';
   assert.equal(streamed, 'Echo: yo');
 
-  model.setHandler(({ attempt }) =>
-    attempt === 1 ? reply.error(429, undefined, { 'retry-after': '1' }) : reply.text('second try'));
-  const rateLimited = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] })
-    .catch((e) => e);
+  model.setHandler(({ attempt }) => (attempt === 1 ? reply.error(429, undefined, { 'retry-after': '1' }) : reply.text('second try')));
+  const rateLimited = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
   assert.ok(rateLimited instanceof OpenAI.RateLimitError);
   assert.equal(rateLimited.headers.get('retry-after'), '1');
   const retried = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] });
@@ -94,10 +96,9 @@ test('model server: tool calls, errors, streaming and cancellation with the open
 
   model.setHandler(() => reply.hang());
   const started = Date.now();
-  const aborted = await openai.chat.completions.create(
-    { model: 'm', messages: [{ role: 'user', content: 'x' }] },
-    { signal: AbortSignal.timeout(100) },
-  ).catch((e) => e);
+  const aborted = await openai.chat.completions
+    .create({ model: 'm', messages: [{ role: 'user', content: 'x' }] }, { signal: AbortSignal.timeout(100) })
+    .catch((e) => e);
   assert.ok(aborted instanceof OpenAI.APIUserAbortError);
   assert.ok(Date.now() - started < 2000);
 });
@@ -126,7 +127,12 @@ test('heroku platform: heroku-client creates a dyno, rendezvous streams its outp
   const dyno = await heroku.post('/apps/my-app/dynos', {
     body: {
       command: 'echo hi; echo "\uFFFF heroku-command-exit-status: $?"',
-      attach: true, force_no_tty: true, size: 'standard-1X', type: 'run', time_to_live: 60, env: { FOO: 'bar' },
+      attach: true,
+      force_no_tty: true,
+      size: 'standard-1X',
+      type: 'run',
+      time_to_live: 60,
+      env: { FOO: 'bar' },
     },
   });
   assert.equal(dyno.state, 'starting');
@@ -160,7 +166,10 @@ test('heroku platform: API errors', async (t) => {
   platform.setCreateHandler(({ call }) => (call === 6 ? apiError(429, 'rate_limit', 'Slow down.') : undefined));
   assert.deepEqual(await create({ command: 'true' }), [429, 'rate_limit']);
   assert.equal((await create({ command: 'true' })).state, 'starting');
-  assert.deepEqual(platform.creates.map((c) => c.status), [401, 404, 422, 422, 422, 429, 201]);
+  assert.deepEqual(
+    platform.creates.map((c) => c.status),
+    [401, 404, 422, 422, 422, 429, 201],
+  );
 });
 
 test('heroku platform: time_to_live and actions/stop kill the dyno without an exit marker', async (t) => {
@@ -182,10 +191,7 @@ test('heroku platform: time_to_live and actions/stop kill the dyno without an ex
 });
 
 test('both doubles run as child processes', async (t) => {
-  const [model, platform] = await Promise.all([
-    startCli('model-server.ts', ['--key', 'k']),
-    startCli('heroku-platform.ts', ['--token', 't']),
-  ]);
+  const [model, platform] = await Promise.all([startCli('model-server.ts', ['--key', 'k']), startCli('heroku-platform.ts', ['--token', 't'])]);
   t.after(() => {
     model.child.kill();
     platform.child.kill();

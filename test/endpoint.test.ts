@@ -131,7 +131,10 @@ describe('a run with a tool call', () => {
     assert.equal(res.messages.length, 1);
     assert.equal(res.messages[0].choices[0].message.content, 'Echo: hi there');
     assert.equal(res.messages[0].choices[0].finish_reason, 'stop');
-    assert.deepEqual(res.frames.map((f) => f.event), ['message', 'done']);
+    assert.deepEqual(
+      res.frames.map((f) => f.event),
+      ['message', 'done'],
+    );
   });
 
   test('earlier assistant and tool messages are accepted as history and forwarded', async () => {
@@ -160,7 +163,10 @@ describe('a run with a tool call', () => {
       const res = await runAgent(stack, userAsks('hello'));
       assert.equal(res.messages.length, 1);
       assert.equal(res.messages[0].choices[0].finish_reason, 'length');
-      assert.deepEqual(res.frames.map((f) => f.event), ['message', 'done']);
+      assert.deepEqual(
+        res.frames.map((f) => f.event),
+        ['message', 'done'],
+      );
     } finally {
       stack.model.setHandler(scriptedAgent);
     }
@@ -220,7 +226,10 @@ describe('dyno_run_command', () => {
   });
 
   test('a non-zero exit status is reported to the model', async () => {
-    const res = await runAgent(stack, userAsks('CALL dyno_run_command {}', [dynoTool({ cmd: 'echo failing; exit 3', parameters: { type: 'object' } })]));
+    const res = await runAgent(
+      stack,
+      userAsks('CALL dyno_run_command {}', [dynoTool({ cmd: 'echo failing; exit 3', parameters: { type: 'object' } })]),
+    );
     assert.equal(res.messages[1].choices[0].message.content, "Tool 'dyno_run_command' returned result: failing\n[exit status 3]");
   });
 
@@ -232,7 +241,10 @@ describe('dyno_run_command', () => {
       userAsks('CALL dyno_run_command {}', [dynoTool({ cmd: 'echo started; sleep 60', parameters: { type: 'object' } }, { ttl_seconds: 2 })]),
     );
     assert.ok(Date.now() - started < 30_000);
-    assert.equal(res.messages[1].choices[0].message.content, "Tool 'dyno_run_command' returned result: started\n[timed out after 2s: the process was stopped]");
+    assert.equal(
+      res.messages[1].choices[0].message.content,
+      "Tool 'dyno_run_command' returned result: started\n[timed out after 2s: the process was stopped]",
+    );
     assert.ok(stack.heroku.stops.length > stopsBefore || stack.heroku.running() === 0);
   });
 
@@ -250,7 +262,10 @@ describe('dyno_run_command', () => {
     const res = await runAgent(stack, userAsks('LOOP dyno_run_command {"who":"x"}', [dynoTool({}, { max_calls: 50 })]));
     const chats = res.messages.filter((m) => m.object === 'chat.completion');
     assert.equal(chats.length, 4);
-    assert.deepEqual(res.frames.slice(-2).map((f) => f.event), ['error', 'done']);
+    assert.deepEqual(
+      res.frames.slice(-2).map((f) => f.event),
+      ['error', 'done'],
+    );
     const error = JSON.parse(res.frames.at(-2)!.data);
     assert.deepEqual(error, {
       error: { code: 429, type: 'run_limit_exceeded', message: 'the run reached its limit of 4 model calls (MAX_MODEL_CALLS_PER_RUN)' },
@@ -269,12 +284,18 @@ describe('dyno_run_command', () => {
     assert.match(content, /^Tool 'dyno_run_command' returned result: Error: .*missing-app/);
     assert.equal(res.messages.length, 3);
     assert.equal(res.frames.at(-1)!.event, 'done');
-    assert.equal(res.frames.some((f) => f.event === 'error'), false);
+    assert.equal(
+      res.frames.some((f) => f.event === 'error'),
+      false,
+    );
   });
 
   test('an unknown tool name from the model is reported back to it', async () => {
     const res = await runAgent(stack, userAsks('CALL no_such_tool {}'));
-    assert.equal(res.messages[1].choices[0].message.content, "Tool 'no_such_tool' returned result: Error: unknown tool 'no_such_tool'. Available tools: dyno_run_command.");
+    assert.equal(
+      res.messages[1].choices[0].message.content,
+      "Tool 'no_such_tool' returned result: Error: unknown tool 'no_such_tool'. Available tools: dyno_run_command.",
+    );
   });
 });
 
@@ -298,14 +319,30 @@ describe('validation and auth before the stream', () => {
     ['bad tool type', { ...valid, tools: [{ ...dynoTool(), type: 'plugin' }] }, 'tools[0].type must be "heroku_tool" or "mcp"'],
     ['unknown heroku tool', { ...valid, tools: [{ ...dynoTool(), name: 'make_coffee' }] }, "tools[0].name 'make_coffee' is not a known heroku_tool"],
     ['duplicate tool names', { ...valid, tools: [dynoTool(), dynoTool()] }, "tools[1].name 'dyno_run_command' is a duplicate"],
-    ['ttl above 120', { ...valid, tools: [dynoTool({}, { ttl_seconds: 121 })] }, 'tools[0].runtime_params.ttl_seconds must be an integer between 1 and 120'],
+    [
+      'ttl above 120',
+      { ...valid, tools: [dynoTool({}, { ttl_seconds: 121 })] },
+      'tools[0].runtime_params.ttl_seconds must be an integer between 1 and 120',
+    ],
     ['ttl zero', { ...valid, tools: [dynoTool({}, { ttl_seconds: 0 })] }, 'tools[0].runtime_params.ttl_seconds must be an integer between 1 and 120'],
     ['ttl fractional', { ...valid, tools: [dynoTool({}, { ttl_seconds: 1.5 })] }, 'tools[0].runtime_params.ttl_seconds must be an integer'],
     ['max_calls zero', { ...valid, tools: [dynoTool({}, { max_calls: 0 })] }, 'tools[0].runtime_params.max_calls must be at least 1'],
-    ['missing app', { ...valid, tools: [{ type: 'heroku_tool', name: 'dyno_run_command', runtime_params: { tool_params: { cmd: 'x', description: 'y' } } }] }, 'tools[0].runtime_params.target_app_name is required'],
+    [
+      'missing app',
+      { ...valid, tools: [{ type: 'heroku_tool', name: 'dyno_run_command', runtime_params: { tool_params: { cmd: 'x', description: 'y' } } }] },
+      'tools[0].runtime_params.target_app_name is required',
+    ],
     ['missing cmd', { ...valid, tools: [dynoTool({ cmd: undefined })] }, 'tools[0].runtime_params.tool_params.cmd is required'],
-    ['missing description', { ...valid, tools: [dynoTool({ description: undefined })] }, 'tools[0].runtime_params.tool_params.description is required'],
-    ['bad parameters schema', { ...valid, tools: [dynoTool({ parameters: { type: 'object', properties: { a: { type: 'nonsense' } } } })] }, 'tools[0].runtime_params.tool_params.parameters is not a valid JSON Schema'],
+    [
+      'missing description',
+      { ...valid, tools: [dynoTool({ description: undefined })] },
+      'tools[0].runtime_params.tool_params.description is required',
+    ],
+    [
+      'bad parameters schema',
+      { ...valid, tools: [dynoTool({ parameters: { type: 'object', properties: { a: { type: 'nonsense' } } } })] },
+      'tools[0].runtime_params.tool_params.parameters is not a valid JSON Schema',
+    ],
     ['body is an array', [valid], 'the request body must be a JSON object'],
   ];
   for (const [name, body, message] of cases) {
@@ -313,7 +350,7 @@ describe('validation and auth before the stream', () => {
       const res = await post(stack, body);
       assert.equal(res.status, 400);
       assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-      const json = (await res.json());
+      const json = await res.json();
       assert.equal(json.error.code, 400);
       assert.equal(json.error.type, 'invalid_request_error');
       assert.ok(json.error.message.includes(message), `"${json.error.message}" should include "${message}"`);
@@ -323,7 +360,7 @@ describe('validation and auth before the stream', () => {
   test('400 for malformed JSON', async () => {
     const res = await post(stack, '{"model": "m", ');
     assert.equal(res.status, 400);
-    const json = (await res.json());
+    const json = await res.json();
     assert.equal(json.error.type, 'invalid_request_error');
     assert.match(json.error.message, /^malformed JSON/);
   });
@@ -338,7 +375,7 @@ describe('validation and auth before the stream', () => {
     for (const headers of [{ Authorization: '' }, { Authorization: 'Bearer wrong' }, { Authorization: 'Basic abc' }]) {
       const res = await post(stack, valid, headers);
       assert.equal(res.status, 401);
-      const json = (await res.json());
+      const json = await res.json();
       assert.equal(json.error.type, 'authentication_error');
       assert.equal(json.error.code, 401);
     }

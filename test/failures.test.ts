@@ -18,8 +18,10 @@ after(async () => {
 beforeEach(() => stack.model.setHandler(scriptedAgent));
 
 /** A handler that fails the first `n` attempts of each distinct request with `failure`. */
-const failFirst = (n: number, failure: ReturnType<typeof reply.error>): ModelHandler => (req) =>
-  req.attempt <= n ? failure : scriptedAgent(req);
+const failFirst =
+  (n: number, failure: ReturnType<typeof reply.error>): ModelHandler =>
+  (req) =>
+    req.attempt <= n ? failure : scriptedAgent(req);
 
 const ask = (content: string) => ({ model: 'm', messages: [{ role: 'user', content }] });
 
@@ -29,9 +31,7 @@ async function statusOf(runId: string) {
 
 async function attemptsOf(runId: string): Promise<number[]> {
   const history = await stack.client.workflow.getHandle(`agent-run-${runId.slice('chatcmpl-'.length)}`).fetchHistory();
-  return history
-    .events!.filter((e) => e.activityTaskStartedEventAttributes)
-    .map((e) => e.activityTaskStartedEventAttributes!.attempt!);
+  return history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt!);
 }
 
 describe('upstream model failures', () => {
@@ -40,7 +40,10 @@ describe('upstream model failures', () => {
     const res = await runAgent(stack, ask('flaky'));
     assert.equal(res.messages.length, 1);
     assert.equal(res.messages[0].choices[0].message.content, 'Echo: flaky');
-    assert.equal(res.frames.some((f) => f.event === 'error'), false);
+    assert.equal(
+      res.frames.some((f) => f.event === 'error'),
+      false,
+    );
     const runId = res.headers.get('agent-run-id')!;
     assert.deepEqual(await attemptsOf(runId), [3]);
     assert.equal(stack.model.requests.filter((r) => r.body.messages[0].content === 'flaky').length, 3);
@@ -60,7 +63,10 @@ describe('upstream model failures', () => {
     const res = await runAgent(stack, ask('bad'));
     assert.equal(res.status, 200);
     assert.equal(res.messages.length, 0);
-    assert.deepEqual(res.frames.map((f) => f.event), ['error', 'done']);
+    assert.deepEqual(
+      res.frames.map((f) => f.event),
+      ['error', 'done'],
+    );
     assert.deepEqual(JSON.parse(res.frames[0]!.data), {
       error: { code: 400, type: 'upstream_error', message: 'the upstream model API answered 400: model does not exist' },
     });
@@ -74,7 +80,10 @@ describe('upstream model failures', () => {
   test('an upstream that keeps failing ends the run with an error that says why', async () => {
     stack.model.setHandler(() => reply.raw(200, 'this is not json', { 'content-type': 'application/json' }));
     const res = await runAgent(stack, ask('garbage'));
-    assert.deepEqual(res.frames.map((f) => f.event), ['error', 'done']);
+    assert.deepEqual(
+      res.frames.map((f) => f.event),
+      ['error', 'done'],
+    );
     const { error } = JSON.parse(res.frames[0]!.data);
     assert.equal(error.type, 'upstream_error');
     assert.match(error.message, /upstream model API/);
@@ -83,7 +92,9 @@ describe('upstream model failures', () => {
 
   test('an answer without choices is a clear error', async () => {
     stack.model.setHandler(({ attempt, body }) =>
-      attempt === 1 ? reply.raw(200, JSON.stringify({ id: 'x', object: 'chat.completion', choices: [] }), { 'content-type': 'application/json' }) : scriptedAgent({ attempt, body, headers: {} }),
+      attempt === 1
+        ? reply.raw(200, JSON.stringify({ id: 'x', object: 'chat.completion', choices: [] }), { 'content-type': 'application/json' })
+        : scriptedAgent({ attempt, body, headers: {} }),
     );
     const res = await runAgent(stack, ask('empty'));
     assert.equal(res.messages[0].choices[0].message.content, 'Echo: empty');
@@ -102,7 +113,10 @@ describe('cancel', () => {
     assert.equal(cancel.status, 202);
     const stream = await reading;
     assert.ok(Date.now() - started < 10_000, `stream ended ${Date.now() - started} ms after cancel`);
-    assert.deepEqual(stream.frames.map((f) => f.event), ['error', 'done']);
+    assert.deepEqual(
+      stream.frames.map((f) => f.event),
+      ['error', 'done'],
+    );
     assert.deepEqual(JSON.parse(stream.frames[0]!.data), { error: { code: 499, type: 'cancelled', message: 'the run was cancelled' } });
     assert.equal((await statusOf(runId)).status, 'cancelled');
     const again = await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
@@ -130,7 +144,10 @@ describe('cancel', () => {
     assert.equal(stack.heroku.running(), 1);
     await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
     const stream = await reading;
-    assert.deepEqual(stream.frames.map((f) => f.event), ['message', 'error', 'done']);
+    assert.deepEqual(
+      stream.frames.map((f) => f.event),
+      ['message', 'error', 'done'],
+    );
     for (let i = 0; i < 100 && stack.heroku.running() > 0; i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(stack.heroku.running(), 0);
     assert.ok(stack.heroku.stops.length > stopsBefore);

@@ -19,10 +19,14 @@ after(async () => {
 });
 
 /** Calls the tool until the conversation holds `steps` model answers, then says it is finished. */
-const stepsThenStop = (steps: number): ModelHandler => ({ body }) => {
-  const answered = body.messages.filter((m: { role: string }) => m.role === 'assistant').length;
-  return answered + 1 < steps ? reply.toolCalls([{ name: 'dyno_run_command', arguments: { n: answered } }]) : reply.text(`finished after ${steps} model calls`);
-};
+const stepsThenStop =
+  (steps: number): ModelHandler =>
+  ({ body }) => {
+    const answered = body.messages.filter((m: { role: string }) => m.role === 'assistant').length;
+    return answered + 1 < steps
+      ? reply.toolCalls([{ name: 'dyno_run_command', arguments: { n: answered } }])
+      : reply.text(`finished after ${steps} model calls`);
+  };
 
 const tool = (cmd: string) => ({
   type: 'heroku_tool',
@@ -48,7 +52,10 @@ test('300 model calls in one run: continue-as-new, every event exactly once, res
   const runId = res.headers.get('agent-run-id')!;
   const ids = res.frames.filter((f) => f.event === 'message').map((f) => Number(f.id));
   assert.equal(ids.length, 599);
-  assert.deepEqual(ids, Array.from({ length: 599 }, (_, i) => i));
+  assert.deepEqual(
+    ids,
+    Array.from({ length: 599 }, (_, i) => i),
+  );
   assert.equal(res.frames.at(-1)!.event, 'done');
   assert.equal(res.messages.at(-1).choices[0].message.content, 'finished after 300 model calls');
   const tools = res.messages.filter((m) => m.object === 'tool.completion');
@@ -59,7 +66,10 @@ test('300 model calls in one run: continue-as-new, every event exactly once, res
 
   // Offsets logged by earlier executions replay as well as the last ones.
   const replay = await resume(stack, runId, {}, '?after=10');
-  assert.deepEqual(replay.frames.filter((f) => f.event === 'message').map((f) => Number(f.id)), ids.slice(11));
+  assert.deepEqual(
+    replay.frames.filter((f) => f.event === 'message').map((f) => Number(f.id)),
+    ids.slice(11),
+  );
   assert.equal(replay.raw.replace(/:keep-alive\n\n/g, ''), res.raw.slice(res.raw.indexOf('id:11\n')).replace(/:keep-alive\n\n/g, ''));
 
   const status = (await getJson(stack, `/v1/agents/runs/${runId}`)).body;
@@ -77,7 +87,11 @@ test('tool outputs adding up to more than a payload may hold are kept out of his
     messages: [{ role: 'user', content: 'big' }],
     tools: [tool(`head -c 60000 /dev/zero | tr '\\0' x`)],
   });
-  assert.equal(res.frames.some((f) => f.event === 'error'), false, res.frames.find((f) => f.event === 'error')?.data);
+  assert.equal(
+    res.frames.some((f) => f.event === 'error'),
+    false,
+    res.frames.find((f) => f.event === 'error')?.data,
+  );
   assert.equal(res.messages.length, 89);
   for (const m of res.messages.filter((m) => m.object === 'tool.completion')) {
     assert.equal(m.choices[0].message.content.length, "Tool 'dyno_run_command' returned result: ".length + 60_000);

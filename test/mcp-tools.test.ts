@@ -97,12 +97,25 @@ describe('GET /v1/mcp/servers', () => {
     const { status, body } = await getJson(stack, '/v1/mcp/servers');
     assert.equal(status, 200);
     seen.push(JSON.stringify(body));
-    assert.deepEqual(body.map((s: any) => s.namespace), ['notes', 'web', 'late']);
+    assert.deepEqual(
+      body.map((s: any) => s.namespace),
+      ['notes', 'web', 'late'],
+    );
     const [notes, webServer, lateServer] = body;
     for (const s of body) {
       assert.deepEqual(Object.keys(s), [
-        'id', 'app_id', 'process_type', 'process_command', 'url', 'created_at', 'updated_at',
-        'namespace', 'server_status', 'primitives_status', 'error', 'tools',
+        'id',
+        'app_id',
+        'process_type',
+        'process_command',
+        'url',
+        'created_at',
+        'updated_at',
+        'namespace',
+        'server_status',
+        'primitives_status',
+        'error',
+        'tools',
       ]);
       assert.match(s.id, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       assert.equal(s.app_id, null);
@@ -115,9 +128,10 @@ describe('GET /v1/mcp/servers', () => {
     assert.equal(notes.server_status, 'registered');
     assert.equal(notes.primitives_status, 'synced');
     assert.equal(notes.error, null);
-    assert.deepEqual(notes.tools.map((t: any) => t.namespaced_name), [
-      'notes/echo', 'notes/add', 'notes/slow', 'notes/fail', 'notes/write_note', 'notes/crash',
-    ]);
+    assert.deepEqual(
+      notes.tools.map((t: any) => t.namespaced_name),
+      ['notes/echo', 'notes/add', 'notes/slow', 'notes/fail', 'notes/write_note', 'notes/crash'],
+    );
     assert.deepEqual(notes.tools[0], {
       name: 'echo',
       namespaced_name: 'notes/echo',
@@ -131,7 +145,10 @@ describe('GET /v1/mcp/servers', () => {
     assert.equal(webServer.process_command, null);
     assert.equal(webServer.url, web.url);
     assert.equal(webServer.server_status, 'registered');
-    assert.deepEqual(webServer.tools.map((t: any) => t.namespaced_name), ['web/echo', 'web/add', 'web/slow', 'web/fail']);
+    assert.deepEqual(
+      webServer.tools.map((t: any) => t.namespaced_name),
+      ['web/echo', 'web/add', 'web/slow', 'web/fail'],
+    );
 
     // The query string may hold a secret: it is not shown.
     assert.equal(lateServer.url, `http://127.0.0.1:${latePort}/mcp`);
@@ -230,7 +247,10 @@ describe('calling MCP tools', () => {
     const stream = await reading;
     seen.push(stream.raw);
     assert.ok(Date.now() - started < 10_000, `stream ended ${Date.now() - started} ms after cancel`);
-    assert.deepEqual(stream.frames.map((f) => f.event), ['message', 'error', 'done']);
+    assert.deepEqual(
+      stream.frames.map((f) => f.event),
+      ['message', 'error', 'done'],
+    );
     assert.equal(JSON.parse(stream.frames[1]!.data).error.type, 'cancelled');
     // The worker told the server it gave up (notifications/cancelled).
     while (web.cancellations === 0) {
@@ -252,7 +272,11 @@ describe('calling MCP tools', () => {
 
 describe('the workflow input', () => {
   test('carries the side-effect class from the annotations, and no secret reaches history or events', async () => {
-    const res = await run('CALL notes/echo {"text":"x"}', [mcpTool('notes/echo'), mcpTool('web/add'), mcpTool('write_note', { target_app_name: 'ignored', dyno_size: 'performance-l' })]);
+    const res = await run('CALL notes/echo {"text":"x"}', [
+      mcpTool('notes/echo'),
+      mcpTool('web/add'),
+      mcpTool('write_note', { target_app_name: 'ignored', dyno_size: 'performance-l' }),
+    ]);
     const runId = res.headers.get('agent-run-id')!;
     const input = await workflowInput(runId);
     assert.deepEqual(
@@ -276,20 +300,36 @@ describe('the workflow input', () => {
 describe('validation before the stream', () => {
   const cases: Array<[string, unknown[], string]> = [
     ['ambiguous bare name', [mcpTool('echo')], "tools[0].name 'echo' is ambiguous: it matches notes/echo, web/echo; use the namespaced name"],
-    ['unknown bare name', [mcpTool('nope')], "tools[0].name 'nope' is not a tool of any configured MCP server (GET /v1/mcp/servers lists them) (MCP server 'late' is unavailable: "],
+    [
+      'unknown bare name',
+      [mcpTool('nope')],
+      "tools[0].name 'nope' is not a tool of any configured MCP server (GET /v1/mcp/servers lists them) (MCP server 'late' is unavailable: ",
+    ],
     ['unknown tool of a server', [mcpTool('notes/nope')], "tools[0].name 'notes/nope': MCP server 'notes' has no tool 'nope'"],
-    ['unknown namespace', [mcpTool('zzz/echo')], "tools[0].name 'zzz/echo': there is no MCP server with namespace 'zzz'; configured: notes, web, late"],
-    ['ttl above MCP_MAX_TTL_SECONDS', [mcpTool('notes/echo', { ttl_seconds: 301 })], 'tools[0].runtime_params.ttl_seconds must be an integer between 1 and 300 for mcp tools'],
+    [
+      'unknown namespace',
+      [mcpTool('zzz/echo')],
+      "tools[0].name 'zzz/echo': there is no MCP server with namespace 'zzz'; configured: notes, web, late",
+    ],
+    [
+      'ttl above MCP_MAX_TTL_SECONDS',
+      [mcpTool('notes/echo', { ttl_seconds: 301 })],
+      'tools[0].runtime_params.ttl_seconds must be an integer between 1 and 300 for mcp tools',
+    ],
     ['ttl zero', [mcpTool('notes/echo', { ttl_seconds: 0 })], 'tools[0].runtime_params.ttl_seconds must be an integer between 1 and 300'],
     ['tool_params', [mcpTool('notes/echo', { tool_params: { cmd: 'x' } })], 'tools[0].runtime_params.tool_params is not supported for mcp tools'],
-    ['the same tool twice', [mcpTool('write_note'), mcpTool('notes/write_note')], "tools[1].name 'notes/write_note' is a duplicate: tool names must be unique"],
+    [
+      'the same tool twice',
+      [mcpTool('write_note'), mcpTool('notes/write_note')],
+      "tools[1].name 'notes/write_note' is a duplicate: tool names must be unique",
+    ],
     ['second tool unknown', [mcpTool('notes/echo'), mcpTool('web/nope')], "tools[1].name 'web/nope': MCP server 'web' has no tool 'nope'"],
   ];
   for (const [name, tools, message] of cases) {
     test(`400 for ${name}`, async () => {
       const res = await post(stack, userAsks('hi', tools));
       assert.equal(res.status, 400);
-      const json = (await res.json());
+      const json = await res.json();
       seen.push(JSON.stringify(json));
       assert.equal(json.error.type, 'invalid_request_error');
       assert.ok(json.error.message.startsWith(message), `"${json.error.message}" should start with "${message}"`);
@@ -322,11 +362,14 @@ describe('servers that come up later', () => {
     assert.equal(res.status, 200);
     const body = (await res.json()) as any[];
     seen.push(JSON.stringify(body));
-    assert.deepEqual(body.map((s) => [s.namespace, s.server_status, s.primitives_status]), [
-      ['notes', 'registered', 'synced'],
-      ['web', 'registered', 'synced'],
-      ['late', 'disconnected', 'error'],
-    ]);
+    assert.deepEqual(
+      body.map((s) => [s.namespace, s.server_status, s.primitives_status]),
+      [
+        ['notes', 'registered', 'synced'],
+        ['web', 'registered', 'synced'],
+        ['late', 'disconnected', 'error'],
+      ],
+    );
   });
 });
 
@@ -356,15 +399,27 @@ describe('the MCP_SERVERS file', () => {
     ['env value not a string', { servers: [{ namespace: 'a', command: 'x', env: { TOKEN: 5 } }] }, 'servers[0].env.TOKEN must be a string'],
     ['bad url', { servers: [{ namespace: 'a', url: 'ftp://x.example' }] }, 'servers[0].url must be an http(s) URL'],
     ['misspelt field', { servers: [{ namespace: 'a', url: 'https://x.example/mcp', header: {} }] }, 'servers[0] has unknown field(s): header'],
-    ['duplicate namespace', { servers: [{ namespace: 'a', command: 'x' }, { namespace: 'a', url: 'https://x.example/mcp' }] }, "servers[1].namespace 'a' is a duplicate"],
+    [
+      'duplicate namespace',
+      {
+        servers: [
+          { namespace: 'a', command: 'x' },
+          { namespace: 'a', url: 'https://x.example/mcp' },
+        ],
+      },
+      "servers[1].namespace 'a' is a duplicate",
+    ],
   ];
   for (const [name, content, message] of cases) {
     test(`is refused with a message naming the file and the field: ${name}`, () => {
       const file = write(content);
-      assert.throws(() => loadMcpRegistry(file), (err: Error) => {
-        assert.ok(err.message.startsWith(`MCP_SERVERS file ${file}: ${message}`), err.message);
-        return true;
-      });
+      assert.throws(
+        () => loadMcpRegistry(file),
+        (err: Error) => {
+          assert.ok(err.message.startsWith(`MCP_SERVERS file ${file}: ${message}`), err.message);
+          return true;
+        },
+      );
     });
   }
 

@@ -31,10 +31,7 @@ interface RunOutcome {
 
 let platform: HerokuPlatformDouble;
 
-function runDyno(
-  args: Record<string, unknown>,
-  opts: { token?: string; trustCa?: boolean } = {},
-): Promise<RunOutcome> {
+function runDyno(args: Record<string, unknown>, opts: { token?: string; trustCa?: boolean } = {}): Promise<RunOutcome> {
   const req = {
     app: 'my-app',
     size: 'standard-1x',

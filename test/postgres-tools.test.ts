@@ -172,7 +172,9 @@ describe('postgres_get_schema', () => {
 describe('postgres_run_query', () => {
   test('a select returns the columns and rows as PostgreSQL text, NULL as null', async () => {
     const [content] = await toolResults([
-      callQuery('select c.id, c.name, c.email, c.signed_up, sum(o.total) as spent from customers c join orders o on o.customer_id = c.id group by c.id order by c.id'),
+      callQuery(
+        'select c.id, c.name, c.email, c.signed_up, sum(o.total) as spent from customers c join orders o on o.customer_id = c.id group by c.id order by c.id',
+      ),
     ]);
     assert.equal(
       content,
@@ -311,7 +313,9 @@ describe('postgres_run_query', () => {
 
   test('cancelling the run stops the query in the database too, within seconds', async () => {
     const sleeping = () =>
-      withDb(async (db) => (await db.query(`select pid from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'`)).rowCount ?? 0);
+      withDb(
+        async (db) => (await db.query(`select pid from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'`)).rowCount ?? 0,
+      );
     const res = await post(stack, { model: 'm', messages: [{ role: 'user', content: callQuery('select pg_sleep(60)') }], tools: dbTools() });
     const runId = res.headers.get('agent-run-id')!;
     const reading = readStream(res);
@@ -320,7 +324,10 @@ describe('postgres_run_query', () => {
     const cancelled = Date.now();
     assert.equal((await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' })).status, 202);
     const stream = await reading;
-    assert.deepEqual(stream.frames.map((f) => f.event), ['message', 'error', 'done']);
+    assert.deepEqual(
+      stream.frames.map((f) => f.event),
+      ['message', 'error', 'done'],
+    );
     // The activity hears of the cancel with its next (throttled) heartbeat, then closes the connection.
     for (let i = 0; i < 250 && (await sleeping()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(await sleeping(), 0, 'the query still runs in the database');
@@ -368,7 +375,10 @@ describe('attachments and connections', () => {
 
   test('a db_attachment that is not a config var name is a 400 naming the field', async () => {
     for (const [toolParams, message] of [
-      [{ db_attachment: 'database-url' }, "tools[0].runtime_params.tool_params.db_attachment must be an attachment name such as DATABASE or HEROKU_POSTGRESQL_RED (upper-case letters, digits and '_', starting with a letter)"],
+      [
+        { db_attachment: 'database-url' },
+        "tools[0].runtime_params.tool_params.db_attachment must be an attachment name such as DATABASE or HEROKU_POSTGRESQL_RED (upper-case letters, digits and '_', starting with a letter)",
+      ],
       [{ db_attachment: 42 }, 'tools[0].runtime_params.tool_params.db_attachment must be a string'],
       [{}, 'tools[0].runtime_params.tool_params.db_attachment is required'],
     ] as const) {

@@ -19,8 +19,7 @@ const SECRET = `fake-secret-${randomBytes(8).toString('hex')}`;
 function run(req: Partial<SandboxRequest> & { argv: string[] }, mode: SandboxMode = 'bubblewrap', bwrap?: string) {
   return runSandboxed({ ttlSeconds: 20, maxOutputBytes: 64 * 1024, ...req }, { mode, workerPath: process.env.PATH, bwrap });
 }
-const sh = (script: string, req: Partial<SandboxRequest> = {}, mode: SandboxMode = 'bubblewrap') =>
-  run({ argv: ['sh', '-c', script], ...req }, mode);
+const sh = (script: string, req: Partial<SandboxRequest> = {}, mode: SandboxMode = 'bubblewrap') => run({ argv: ['sh', '-c', script], ...req }, mode);
 
 /** Processes on the host whose command line contains `marker` (the sandbox's pid namespaces included). */
 function processesWith(marker: string): string {
@@ -230,7 +229,8 @@ except OSError as e:
     });
     await assert.rejects(
       runSandboxed({ argv: probe, ttlSeconds: 5, maxOutputBytes: 100 }, { mode: 'bubblewrap', workerPath: '/nonexistent' }),
-      (err: Error) => err instanceof SandboxUnavailableError && err.message === "bubblewrap is not installed: there is no 'bwrap' on the worker's PATH",
+      (err: Error) =>
+        err instanceof SandboxUnavailableError && err.message === "bubblewrap is not installed: there is no 'bwrap' on the worker's PATH",
     );
     assert.equal(host.connections, before, 'the probe never ran unsandboxed');
   });
@@ -263,7 +263,7 @@ except OSError as e:
   });
 });
 
-describe("TOOL_SANDBOX=none (the explicit opt-out)", () => {
+describe('TOOL_SANDBOX=none (the explicit opt-out)', () => {
   test('runs the command with the same clean environment, limits and working dir', async () => {
     const script = 'env | sort | cut -d= -f1 | tr "\\n" " "; test "$PWD" = "$HOME" && echo home-is-cwd; grep "Max cpu time" /proc/self/limits';
     const r = await sh(script, { env: { TOOL_ARG_X: 'x' }, ttlSeconds: 3 }, 'none');

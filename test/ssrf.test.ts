@@ -56,7 +56,16 @@ describe('nonPublicReason', () => {
     test(`${address || "''"} is ${reason}`, () => assert.equal(nonPublicReason(address), reason));
   }
 
-  for (const address of ['8.8.8.8', '1.1.1.1', '93.184.216.34', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8']) {
+  for (const address of [
+    '8.8.8.8',
+    '1.1.1.1',
+    '93.184.216.34',
+    '172.32.0.1',
+    '100.128.0.1',
+    '2606:4700:4700::1111',
+    '2a00:1450:4001:80b::200e',
+    '::ffff:8.8.8.8',
+  ]) {
     test(`${address} is public`, () => assert.equal(nonPublicReason(address), undefined));
   }
 });
@@ -95,7 +104,11 @@ describe('FETCH_ALLOW_HOSTS entries', () => {
 
   test('refuse entries that are not a host or host:port', () => {
     for (const entry of ['http://x.example', 'x.example/path', 'a b', 'user@x.example', 'x.example:99999', 'x.example:0']) {
-      assert.throws(() => parseAllowEntry(entry), (err: Error) => err.message.startsWith(`FETCH_ALLOW_HOSTS entry '${entry}'`), entry);
+      assert.throws(
+        () => parseAllowEntry(entry),
+        (err: Error) => err.message.startsWith(`FETCH_ALLOW_HOSTS entry '${entry}'`),
+        entry,
+      );
     }
   });
 

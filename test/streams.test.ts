@@ -49,7 +49,10 @@ describe('resume and replay', () => {
     const ids = [...first.frames, ...rest.frames].filter((f) => f.event === 'message').map((f) => Number(f.id));
     assert.deepEqual(ids, [0, 1, 2, 3, 4]);
     const contents = [...first.messages.slice(0, 2), ...rest.messages].map((m) => m.choices[0].message.content);
-    assert.deepEqual(contents, full.messages.map((m) => m.choices[0].message.content));
+    assert.deepEqual(
+      contents,
+      full.messages.map((m) => m.choices[0].message.content),
+    );
     assert.equal(rest.frames.at(-1)!.event, 'done');
   });
 
@@ -60,9 +63,15 @@ describe('resume and replay', () => {
     assert.equal(replay.raw.replace(/:keep-alive\n\n/g, ''), original.raw.replace(/:keep-alive\n\n/g, ''));
 
     const tail = await resume(stack, runId, {}, '?after=2');
-    assert.deepEqual(tail.frames.filter((f) => f.event === 'message').map((f) => f.id), ['3', '4']);
+    assert.deepEqual(
+      tail.frames.filter((f) => f.event === 'message').map((f) => f.id),
+      ['3', '4'],
+    );
     const nothingLeft = await resume(stack, runId, { 'Last-Event-ID': '4' });
-    assert.deepEqual(nothingLeft.frames.map((f) => f.event), ['done']);
+    assert.deepEqual(
+      nothingLeft.frames.map((f) => f.event),
+      ['done'],
+    );
   });
 
   test('several clients of one live run each get every event once', async () => {
@@ -71,8 +80,15 @@ describe('resume and replay', () => {
       const res = await post(stack, threeSteps);
       const runId = res.headers.get('agent-run-id')!;
       const [a, b, c] = await Promise.all([readStream(res), resume(stack, runId), resume(stack, runId, { 'Last-Event-ID': '0' })]);
-      for (const r of [a, b]) assert.deepEqual(r.frames.map((f) => f.id ?? f.event), ['0', '1', '2', '3', '4', 'done']);
-      assert.deepEqual(c.frames.map((f) => f.id ?? f.event), ['1', '2', '3', '4', 'done']);
+      for (const r of [a, b])
+        assert.deepEqual(
+          r.frames.map((f) => f.id ?? f.event),
+          ['0', '1', '2', '3', '4', 'done'],
+        );
+      assert.deepEqual(
+        c.frames.map((f) => f.id ?? f.event),
+        ['1', '2', '3', '4', 'done'],
+      );
     } finally {
       stack.model.setHandler(scriptedAgent);
     }
@@ -143,23 +159,28 @@ describe('operators', () => {
 
     const port = await freePort();
     const nobodyListens = await freePort();
-    const lonely = new ServiceProcess('api-without-temporal', 'api/main.ts', () => ({
-      PATH: process.env.PATH,
-      PORT: String(port),
-      AGENTS_API_KEYS: stack.apiKey,
-      TEMPORAL_ADDRESS: `127.0.0.1:${nobodyListens}`,
-    }), /api: listening/);
+    const lonely = new ServiceProcess(
+      'api-without-temporal',
+      'api/main.ts',
+      () => ({
+        PATH: process.env.PATH,
+        PORT: String(port),
+        AGENTS_API_KEYS: stack.apiKey,
+        TEMPORAL_ADDRESS: `127.0.0.1:${nobodyListens}`,
+      }),
+      /api: listening/,
+    );
     await lonely.start();
     try {
       const down = await fetch(`http://127.0.0.1:${port}/healthz`);
       assert.equal(down.status, 503);
-      const body = (await down.json());
+      const body = await down.json();
       assert.equal(body.ok, false);
       assert.equal(body.temporal, 'unreachable');
       assert.match(body.reason, /^cannot reach Temporal/);
       const start = await post({ apiUrl: `http://127.0.0.1:${port}`, apiKey: stack.apiKey }, threeSteps);
       assert.equal(start.status, 503);
-      assert.equal(((await start.json())).error.type, 'server_error');
+      assert.equal((await start.json()).error.type, 'server_error');
     } finally {
       await lonely.kill('SIGKILL');
     }
@@ -198,7 +219,10 @@ describe('status', () => {
       data = (await getJson(stack, '/v1/agents/runs?status=completed&limit=100')).body.data.filter((r: any) => r.model.startsWith('list-'));
       if (data.length < 2) await new Promise((r) => setTimeout(r, 200));
     }
-    assert.deepEqual(data.map((r) => r.id), [b.headers.get('agent-run-id'), a.headers.get('agent-run-id')]);
+    assert.deepEqual(
+      data.map((r) => r.id),
+      [b.headers.get('agent-run-id'), a.headers.get('agent-run-id')],
+    );
     assert.equal((await getJson(stack, '/v1/agents/runs?status=bogus')).status, 400);
     assert.equal((await getJson(stack, '/v1/agents/runs?limit=0')).status, 400);
     const one = await getJson(stack, '/v1/agents/runs?limit=1');
@@ -239,7 +263,9 @@ describe('at scale and in secret', () => {
     const workflowOf = (r: typeof ok) => `agent-run-${r.headers.get('agent-run-id')!.slice('chatcmpl-'.length)}`;
     // These two by id (visibility may lag), plus every run this file made.
     const histories =
-      (await historyText(stack.client, workflowOf(ok))) + (await historyText(stack.client, workflowOf(failed))) + (await allRunHistories(stack.client));
+      (await historyText(stack.client, workflowOf(ok))) +
+      (await historyText(stack.client, workflowOf(failed))) +
+      (await allRunHistories(stack.client));
     assert.ok(histories.includes('step 3') && histories.includes('bad model'), 'expected the histories of this file’s runs');
     const events = ok.raw + failed.raw;
     for (const secret of stack.secrets) {

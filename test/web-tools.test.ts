@@ -221,7 +221,6 @@ after(async () => {
 });
 
 describe('with 127.0.0.1 on FETCH_ALLOW_HOSTS', () => {
-
   test('html_to_markdown returns the page as Markdown in an MCP CallToolResult', async () => {
     const content = `CALL html_to_markdown {"url":"${server.url}/page.html"}`;
     const res = await runAgent(stack, { model: 'claude-4-sonnet', messages: [{ role: 'user', content }], tools: tools() });
@@ -252,7 +251,11 @@ describe('with 127.0.0.1 on FETCH_ALLOW_HOSTS', () => {
   });
 
   test('a redirect is followed', async () => {
-    assert.deepEqual(await callTool(stack, 'html_to_markdown', `${server.url}/old`), { name: 'html_to_markdown', text: PAGE_MARKDOWN, isError: false });
+    assert.deepEqual(await callTool(stack, 'html_to_markdown', `${server.url}/old`), {
+      name: 'html_to_markdown',
+      text: PAGE_MARKDOWN,
+      isError: false,
+    });
   });
 
   test('long output is cut at 64 KiB characters with a note', async () => {
@@ -330,7 +333,10 @@ describe('with 127.0.0.1 on FETCH_ALLOW_HOSTS', () => {
     assert.equal((await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' })).status, 202);
     const stream = await reading;
     assert.ok(Date.now() - started < 10_000, `stream ended ${Date.now() - started} ms after cancel`);
-    assert.deepEqual(stream.frames.map((f) => f.event), ['message', 'error', 'done']);
+    assert.deepEqual(
+      stream.frames.map((f) => f.event),
+      ['message', 'error', 'done'],
+    );
     assert.equal(JSON.parse(stream.frames[1]!.data).error.type, 'cancelled');
     await until(() => server.slow.closed > closed, 'the slow connection was not closed');
   });
@@ -358,7 +364,9 @@ describe('with 127.0.0.1 on FETCH_ALLOW_HOSTS', () => {
     assert.equal(outcomes[2]!.isError, true);
     assert.match(
       outcomes[2]!.text,
-      new RegExp(`^refused to fetch http://localhost:${server.port}/secret \\(redirected from ${u}/to-localhost\\): host localhost resolves to (127\\.0\\.0\\.1|::1), which is a loopback address;`),
+      new RegExp(
+        `^refused to fetch http://localhost:${server.port}/secret \\(redirected from ${u}/to-localhost\\): host localhost resolves to (127\\.0\\.0\\.1|::1), which is a loopback address;`,
+      ),
     );
     assert.deepEqual(outcomes[3], {
       name: 'html_to_markdown',
@@ -406,9 +414,15 @@ describe('without FETCH_ALLOW_HOSTS', () => {
       ['html_to_markdown', 'file:///etc/passwd'],
     ]);
     const texts = outcomes.map((o) => o.text);
-    assert.ok(outcomes.every((o) => o.isError), JSON.stringify(outcomes, null, 1));
+    assert.ok(
+      outcomes.every((o) => o.isError),
+      JSON.stringify(outcomes, null, 1),
+    );
     assert.equal(texts[0], refusal(`http://127.0.0.1:${p}/page.html`, '127.0.0.1', 'a loopback address'));
-    assert.match(texts[1]!, new RegExp(`^refused to fetch http://localhost:${p}/doc\\.pdf: host localhost resolves to (127\\.0\\.0\\.1|::1), which is a loopback address;`));
+    assert.match(
+      texts[1]!,
+      new RegExp(`^refused to fetch http://localhost:${p}/doc\\.pdf: host localhost resolves to (127\\.0\\.0\\.1|::1), which is a loopback address;`),
+    );
     assert.equal(texts[2], refusal('http://[::1]/', '[::1]', 'a loopback address'));
     assert.equal(texts[3], refusal('http://169.254.169.254/latest/meta-data', '169.254.169.254', 'a link-local address'));
     assert.equal(texts[4], refusal('http://10.0.0.1/', '10.0.0.1', 'a private address'));

@@ -75,9 +75,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     waitForEventsUpdate,
     async ({ after, timeoutMs }) => {
       // Not cancellable: a cancelled run must still hand its final batch to waiting subscribers.
-      await CancellationScope.nonCancellable(() =>
-        condition(() => log.hasAfter(after) || log.terminal !== undefined || continuing, timeoutMs),
-      );
+      await CancellationScope.nonCancellable(() => condition(() => log.hasAfter(after) || log.terminal !== undefined || continuing, timeoutMs));
       return { ...log.batchAfter(after), ...(continuing && !log.hasAfter(after) ? { continuing } : {}) };
     },
     {
@@ -88,20 +86,17 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     },
   );
   setHandler(eventsQuery, ({ after, limit }) => log.batchAfter(after, limit));
-  setHandler(
-    summaryQuery,
-    (): RunSummary => ({
-      runId: input.runId,
-      status: log.terminal?.status ?? 'running',
-      model: input.model,
-      created: state.created,
-      usage: state.usage,
-      model_calls: state.modelCalls,
-      tool_calls: state.toolCalls,
-      events: log.length,
-      error: log.terminal?.error ?? null,
-    }),
-  );
+  setHandler(summaryQuery, (): RunSummary => ({
+    runId: input.runId,
+    status: log.terminal?.status ?? 'running',
+    model: input.model,
+    created: state.created,
+    usage: state.usage,
+    model_calls: state.modelCalls,
+    tool_calls: state.toolCalls,
+    events: log.length,
+    error: log.terminal?.error ?? null,
+  }));
 
   const nowSeconds = () => Math.floor(Date.now() / 1000);
   const toolsByName = new Map(input.tools.map((t) => [t.name, t]));
@@ -150,10 +145,9 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         await continueAsNew<typeof agentRun>({ ...input, messages: [], carried: { ...state, baseOffset: log.length } });
       }
       state.modelCalls++;
-      const reply = await callModel.executeWithOptions(
-        { ...MODEL_CALL_OPTIONS, summary: `model call ${state.modelCalls}: ${input.model}` },
-        [{ model: input.model, messages: state.conversation, tools: functions, params: input.inference }],
-      );
+      const reply = await callModel.executeWithOptions({ ...MODEL_CALL_OPTIONS, summary: `model call ${state.modelCalls}: ${input.model}` }, [
+        { model: input.model, messages: state.conversation, tools: functions, params: input.inference },
+      ]);
       addUsage(state, reply.usage);
       if (input.searchAttributes) upsertSearchAttributes([{ key: AGENT_TOTAL_TOKENS, value: state.usage.total_tokens }]);
       log.push({
@@ -243,7 +237,9 @@ function addUsage(state: CarriedState, add: CarriedState['usage']): void {
 function describeToolFailure(tool: ResolvedTool, err: unknown): string {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (tool.sideEffect === 'side-effecting') {
-    return errorPayload(`the outcome of this '${tool.name}' call is unknown (${failureMessage(cause)}); it was not retried because it may have side effects.`);
+    return errorPayload(
+      `the outcome of this '${tool.name}' call is unknown (${failureMessage(cause)}); it was not retried because it may have side effects.`,
+    );
   }
   return errorPayload(`'${tool.name}' failed: ${failureMessage(cause)}`);
 }

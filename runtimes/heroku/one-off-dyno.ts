@@ -154,7 +154,10 @@ class OneOffDyno {
     }
     if (dyno === TIMEOUT) {
       stopLateDyno();
-      throw new PlatformError(`Heroku Platform API: could not start a one-off dyno on app "${app}": no answer within ${STARTUP_TIMEOUT_MS / 1000} s`, { app });
+      throw new PlatformError(
+        `Heroku Platform API: could not start a one-off dyno on app "${app}": no answer within ${STARTUP_TIMEOUT_MS / 1000} s`,
+        { app },
+      );
     }
     this.progress(dyno.name);
     return dyno;
@@ -228,8 +231,7 @@ class OneOffDyno {
     if (end.kind === 'unreadable') {
       throw new PlatformError(`Heroku one-off dyno: cannot read the output of dyno ${dynoName} on app "${app}": ${end.why}`, { app });
     }
-    const timedOut =
-      end.kind === 'deadline' ? !known : end.kind === 'closed' && !known && Date.now() - this.startedAt >= this.req.ttlSeconds * 1000;
+    const timedOut = end.kind === 'deadline' ? !known : end.kind === 'closed' && !known && Date.now() - this.startedAt >= this.req.ttlSeconds * 1000;
     return { output: collected.output, exitStatus: collected.exitStatus, timedOut, truncated: collected.truncated, dynoName };
   }
 

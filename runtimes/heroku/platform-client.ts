@@ -97,10 +97,7 @@ export class PlatformClient {
       try {
         const dyno = (await this.heroku.post(this.path(`/apps/${encodeURIComponent(app)}/dynos`), { body })) as unknown;
         if (!isDyno(dyno)) {
-          throw new PlatformError(
-            `Heroku Platform API: starting a one-off dyno on app "${app}" returned an answer without a dyno name`,
-            { app },
-          );
+          throw new PlatformError(`Heroku Platform API: starting a one-off dyno on app "${app}" returned an answer without a dyno name`, { app });
         }
         return dyno;
       } catch (err) {
@@ -117,10 +114,9 @@ export class PlatformClient {
   /** POST /apps/{app}/dynos/{name}/actions/stop */
   async stopDyno(app: string, dyno: string): Promise<void> {
     try {
-      await this.heroku.post(
-        this.path(`/apps/${encodeURIComponent(app)}/dynos/${encodeURIComponent(dyno)}/actions/stop`),
-        { timeout: IDEMPOTENT_REQUEST_TIMEOUT_MS },
-      );
+      await this.heroku.post(this.path(`/apps/${encodeURIComponent(app)}/dynos/${encodeURIComponent(dyno)}/actions/stop`), {
+        timeout: IDEMPOTENT_REQUEST_TIMEOUT_MS,
+      });
     } catch (err) {
       throw this.toPlatformError(err, app, `could not stop dyno ${dyno} on app "${app}"`);
     }

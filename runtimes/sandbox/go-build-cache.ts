@@ -32,8 +32,23 @@ export const GO_ENV = { GOTOOLCHAIN: 'local', GOPROXY: 'off', CGO_ENABLED: '0' }
 
 const WARM_UP_TTL_SECONDS = 600;
 const WARM_UP_PACKAGES = [
-  'bufio', 'bytes', 'encoding/json', 'errors', 'fmt', 'io', 'math', 'math/rand', 'os', 'regexp',
-  'slices', 'sort', 'strconv', 'strings', 'sync', 'time', 'unicode',
+  'bufio',
+  'bytes',
+  'encoding/json',
+  'errors',
+  'fmt',
+  'io',
+  'math',
+  'math/rand',
+  'os',
+  'regexp',
+  'slices',
+  'sort',
+  'strconv',
+  'strings',
+  'sync',
+  'time',
+  'unicode',
 ];
 const WARM_UP_PROGRAM = `package main
 
@@ -60,7 +75,10 @@ export async function goBuildCache(settings: SandboxSettings): Promise<string | 
     store = go && storeDir();
     if (!go || !store) return undefined;
     const stat = fs.statSync(go);
-    key = createHash('sha256').update(`${fs.realpathSync(go)}:${stat.size}:${stat.mtimeMs}`).digest('hex').slice(0, 16);
+    key = createHash('sha256')
+      .update(`${fs.realpathSync(go)}:${stat.size}:${stat.mtimeMs}`)
+      .digest('hex')
+      .slice(0, 16);
   } catch {
     return undefined; // no usable store: run with an empty cache
   }

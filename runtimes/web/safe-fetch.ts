@@ -152,7 +152,10 @@ async function readResponse(url: URL, res: http.IncomingMessage, opts: SafeFetch
     }
     chunks.push(chunk);
   }
-  const charset = params.find((p) => /^charset=/i.test(p))?.slice('charset='.length).replace(/^"(.*)"$/, '$1');
+  const charset = params
+    .find((p) => /^charset=/i.test(p))
+    ?.slice('charset='.length)
+    .replace(/^"(.*)"$/, '$1');
   return { url, mediaType: mediaType.toLowerCase(), ...(charset ? { charset } : {}), body: Buffer.concat(chunks) };
 }
 

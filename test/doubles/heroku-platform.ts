@@ -158,7 +158,13 @@ async function certificates(dir: string): Promise<{ ca: string; cert: string; ke
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
     ],
   });
   await mkdir(dir, { recursive: true });
@@ -256,7 +262,9 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
     const record: CreateRecord = { app: req.params.app, body: req.body, headers: req.headers, status: 0 };
     creates.push(record);
     res.locals.call = creates.length;
-    res.on('finish', () => { record.status = res.statusCode; });
+    res.on('finish', () => {
+      record.status = res.statusCode;
+    });
     next();
   });
   app.use((req, res, next) => {
@@ -277,7 +285,10 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
     const appName = req.params.app;
     const injected = await createHandler?.({ app: appName, body: req.body, headers: req.headers, call: res.locals.call });
     if (injected) {
-      res.status(injected.status).set(injected.headers ?? {}).json(injected.body);
+      res
+        .status(injected.status)
+        .set(injected.headers ?? {})
+        .json(injected.body);
       return;
     }
     const problem = invalidParams(req.body);
@@ -289,8 +300,14 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
     while (dynos.some((d) => d.app === appName && d.name === name));
     const now = new Date().toISOString();
     const d: Dyno = {
-      id: randomUUID(), name, app: appName, secret: randomBytes(24).toString('hex'),
-      body: req.body, state: 'starting', createdAt: now, updatedAt: now,
+      id: randomUUID(),
+      name,
+      app: appName,
+      secret: randomBytes(24).toString('hex'),
+      body: req.body,
+      state: 'starting',
+      createdAt: now,
+      updatedAt: now,
     };
     dynos.push(d);
     if (d.body.time_to_live) d.ttl = setTimeout(() => kill(d), d.body.time_to_live * 1000);
@@ -354,15 +371,14 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
     creates,
     stops,
     running,
-    setCreateHandler: (h) => { createHandler = h; },
+    setCreateHandler: (h) => {
+      createHandler = h;
+    },
     async close() {
       dynos.forEach(kill);
       for (const s of rendezvousSockets) s.destroy();
       server.closeAllConnections();
-      await Promise.all([
-        new Promise((resolve) => server.close(resolve)),
-        new Promise((resolve) => rendezvous.close(resolve)),
-      ]);
+      await Promise.all([new Promise((resolve) => server.close(resolve)), new Promise((resolve) => rendezvous.close(resolve))]);
       if (!opts.certDir) await rm(certDir, { recursive: true, force: true });
     },
   };

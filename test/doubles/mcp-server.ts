@@ -112,10 +112,11 @@ export function startMcpHttpServer(opts: { token: string; port?: number }): Prom
         get cancellations() {
           return cancellations;
         },
-        close: () => new Promise((done) => {
-          http.closeAllConnections();
-          http.close(() => done());
-        }),
+        close: () =>
+          new Promise((done) => {
+            http.closeAllConnections();
+            http.close(() => done());
+          }),
       });
     });
     http.once('error', reject);

@@ -66,16 +66,12 @@ export interface ModelServer {
 }
 
 function openAIError(status: number, message: string, code: string | null = null) {
-  const type =
-    status === 429 ? 'rate_limit_exceeded'
-    : status >= 500 ? 'server_error'
-    : 'invalid_request_error';
+  const type = status === 429 ? 'rate_limit_exceeded' : status >= 500 ? 'server_error' : 'invalid_request_error';
   return { error: { message, type, param: null, code } };
 }
 
 export const reply = {
-  text: (content: string, opts: ReplyOpts = {}): ModelReply =>
-    ({ kind: 'completion', content, finishReason: 'stop', ...opts }),
+  text: (content: string, opts: ReplyOpts = {}): ModelReply => ({ kind: 'completion', content, finishReason: 'stop', ...opts }),
 
   toolCalls: (calls: ToolCallSpec[], content: string | null = null, opts: ReplyOpts = {}): ModelReply => ({
     kind: 'completion',
@@ -92,16 +88,25 @@ export const reply = {
     ...opts,
   }),
 
-  length: (content: string, opts: ReplyOpts = {}): ModelReply =>
-    ({ kind: 'completion', content, finishReason: 'length', ...opts }),
+  length: (content: string, opts: ReplyOpts = {}): ModelReply => ({ kind: 'completion', content, finishReason: 'length', ...opts }),
 
   /** An HTTP error; `body` defaults to OpenAI's error shape. E.g. error(429, undefined, { 'retry-after': '1' }). */
-  error: (status: number, body?: unknown, headers: Record<string, string> = {}, opts: ReplyOpts = {}): ModelReply =>
-    ({ kind: 'error', status, body: body ?? openAIError(status, `Simulated error ${status}`), headers, ...opts }),
+  error: (status: number, body?: unknown, headers: Record<string, string> = {}, opts: ReplyOpts = {}): ModelReply => ({
+    kind: 'error',
+    status,
+    body: body ?? openAIError(status, `Simulated error ${status}`),
+    headers,
+    ...opts,
+  }),
 
   /** Any status and body text verbatim, e.g. invalid JSON or a 200 without choices. */
-  raw: (status: number, text: string, headers: Record<string, string> = {}, opts: ReplyOpts = {}): ModelReply =>
-    ({ kind: 'raw', status, text, headers, ...opts }),
+  raw: (status: number, text: string, headers: Record<string, string> = {}, opts: ReplyOpts = {}): ModelReply => ({
+    kind: 'raw',
+    status,
+    text,
+    headers,
+    ...opts,
+  }),
 
   /** Never answers; the request ends only when the client gives up. */
   hang: (): ModelReply => ({ kind: 'hang' }),
@@ -180,10 +185,13 @@ function wait(res: Response, ms?: number): Promise<boolean> {
       clearTimeout(timer);
       resolve(true);
     };
-    const timer = ms === undefined ? undefined : setTimeout(() => {
-      res.off('close', onClose);
-      resolve(false);
-    }, ms);
+    const timer =
+      ms === undefined
+        ? undefined
+        : setTimeout(() => {
+            res.off('close', onClose);
+            resolve(false);
+          }, ms);
     res.once('close', onClose);
   });
 }
@@ -211,17 +219,19 @@ function sendCompletion(req: Request, res: Response, r: Extract<ModelReply, { ki
     res.json({
       ...head,
       object: 'chat.completion',
-      choices: [{
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: r.content,
-          refusal: null,
-          ...(r.toolCalls ? { tool_calls: r.toolCalls } : {}),
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: r.content,
+            refusal: null,
+            ...(r.toolCalls ? { tool_calls: r.toolCalls } : {}),
+          },
+          logprobs: null,
+          finish_reason: r.finishReason,
         },
-        logprobs: null,
-        finish_reason: r.finishReason,
-      }],
+      ],
       usage,
     });
     return;
@@ -232,8 +242,7 @@ function sendCompletion(req: Request, res: Response, r: Extract<ModelReply, { ki
   const withUsage = req.body.stream_options?.include_usage === true;
   const chunk = (choices: unknown[], extra: object = {}) =>
     `data: ${JSON.stringify({ ...head, object: 'chat.completion.chunk', choices, ...(withUsage ? { usage: null } : {}), ...extra })}\n\n`;
-  const delta = (d: object, finish: string | null = null) =>
-    chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+  const delta = (d: object, finish: string | null = null) => chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
 
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   res.write(delta({ role: 'assistant', content: '', refusal: null }));
@@ -244,9 +253,7 @@ function sendCompletion(req: Request, res: Response, r: Extract<ModelReply, { ki
   res.end('data: [DONE]\n\n');
 }
 
-export async function startModelServer(
-  opts: { key?: string; handler?: ModelHandler; port?: number } = {},
-): Promise<ModelServer> {
+export async function startModelServer(opts: { key?: string; handler?: ModelHandler; port?: number } = {}): Promise<ModelServer> {
   const key = opts.key ?? `sk-test-${randomBytes(12).toString('hex')}`;
   let handler = opts.handler ?? scriptedAgent;
   const requests: RecordedRequest[] = [];
@@ -287,7 +294,9 @@ export async function startModelServer(
   );
 
   // For tests that run this server as a child process.
-  app.get('/_double/requests', (_req, res) => { res.json(requests); });
+  app.get('/_double/requests', (_req, res) => {
+    res.json(requests);
+  });
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json(openAIError(404, 'Unknown endpoint.'));
@@ -307,7 +316,9 @@ export async function startModelServer(
     url: `http://127.0.0.1:${port}`,
     key,
     requests,
-    setHandler: (h) => { handler = h; },
+    setHandler: (h) => {
+      handler = h;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

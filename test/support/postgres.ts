@@ -27,9 +27,7 @@ export interface TestPostgres {
 function binDir(): string {
   if (process.env.PG_BINDIR) return process.env.PG_BINDIR;
   const root = '/usr/lib/postgresql';
-  const versions = fs.existsSync(root)
-    ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb')))
-    : [];
+  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb'))) : [];
   versions.sort((a, b) => Number(b) - Number(a));
   if (!versions.length) throw new Error(`no PostgreSQL server found under ${root} (apt-get install postgresql), and PG_BINDIR is not set`);
   return path.join(root, versions[0]!, 'bin');

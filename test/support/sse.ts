@@ -85,7 +85,7 @@ export async function getJson(stack: Requester, pathname: string, init: RequestI
     ...init,
     headers: { Authorization: `Bearer ${stack.apiKey}`, ...(init.headers as Record<string, string>) },
   });
-  return { status: res.status, body: (await res.json()) };
+  return { status: res.status, body: await res.json() };
 }
 
 export async function resume(stack: Requester, runId: string, headers: Record<string, string> = {}, query = '') {

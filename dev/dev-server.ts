@@ -4,8 +4,10 @@
  * process and waits until it serves. `npm start` embeds it when no
  * TEMPORAL_ADDRESS is set; the tests run their own.
  *
- * We spawn it ourselves rather than through `@temporalio/testing`: that package
- * is not installed, and it waits only 5 s for the server to come up.
+ * We spawn it ourselves rather than through `@temporalio/testing`'s
+ * TestWorkflowEnvironment (a dev dependency, used for activity tests only): it
+ * waits only 5 s for the server to come up, and `npm start` needs the server
+ * without the test package.
  *
  * Persistence: with `dbFile` the server keeps its state in SQLite and runs
  * survive a restart on the same file. Caveat handled here: the CLI registers

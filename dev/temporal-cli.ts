@@ -9,8 +9,8 @@
  *   3. the cached build `$XDG_CACHE_HOME/durable-agents/temporal-cli-v1.5.1/temporal`
  *      (`~/.cache/...` when XDG_CACHE_HOME is unset);
  *   4. a download of the official v1.5.1 release archive, the same binary that
- *      `@temporalio/testing` downloads on first use. We do not depend on
- *      `@temporalio/testing` (not installed), so this step fetches the GitHub
+ *      `@temporalio/testing` downloads on first use. `npm start` does not
+ *      depend on that package (a dev dependency), so this step fetches the GitHub
  *      release tarball itself, and only after a short reachability probe: on
  *      machines without internet it fails within seconds and we move on;
  *   5. `go install github.com/temporalio/cli/cmd/temporal@v1.5.1` into the cache

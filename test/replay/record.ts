@@ -18,6 +18,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
 import { getJson, post, readStream, runAgent } from '../support/sse';
 import { startStack, type Stack } from '../support/stack';
+import { sleep, until } from '../support/wait';
 
 const OUT_DIR = path.join(__dirname, 'histories');
 /** Low enough that a run of a few steps continues-as-new; the other scenarios stay below it. */
@@ -49,16 +50,6 @@ const stepsThenStop =
       ? reply.toolCalls([{ name: 'dyno_run_command', arguments: { who: `step ${answered}` } }])
       : reply.text(`finished after ${steps} model calls`);
   };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 type Scenario = (stack: Stack) => Promise<string>;
 

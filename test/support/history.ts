@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import { workflowIdFor } from '../../common/run-ids';
 
 /**
  * A workflow's whole history as text, payloads decoded (they are JSON bytes),
@@ -21,4 +22,12 @@ export async function allRunHistories(client: Client): Promise<string> {
     text += await historyText(client, w.workflowId);
   }
   return text;
+}
+
+/** The input the run's workflow was started with (the API's ResolvedTools, the messages, ...), as JSON. */
+export async function workflowInput(client: Client, runId: string): Promise<any> {
+  const history = await client.workflow.getHandle(workflowIdFor(runId)).fetchHistory();
+  const data = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+  if (!data) throw new Error(`the history of ${runId} starts without an input`);
+  return JSON.parse(Buffer.from(data).toString('utf8'));
 }

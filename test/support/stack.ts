@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { after, before } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { freePort, startDevServer, type DevServer } from '../../dev/dev-server';
 import { locateTemporalCli } from '../../dev/temporal-cli';
@@ -162,4 +163,36 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     fs.rmSync(dir, { recursive: true, force: true });
   };
   return stack;
+}
+
+/**
+ * The stack of one test file: started before its tests, stopped after them.
+ * `options` may be an async function that first sets up what the stack needs
+ * (a database, a registry file): root-level before() hooks of one file may
+ * run concurrently, so a separate hook would race the stack's start.
+ */
+export function useStack(options: StackOptions | (() => StackOptions | Promise<StackOptions>) = {}): Stack {
+  let current: Stack | undefined;
+  before(async () => {
+    current = await startStack(typeof options === 'function' ? await options() : options);
+  });
+  after(async () => {
+    await current?.stop();
+  });
+  const started = (): Stack => {
+    if (!current) throw new Error('the stack is not started yet: use it in a test');
+    return current;
+  };
+  return new Proxy({} as Stack, {
+    get(_target, key) {
+      const value: unknown = Reflect.get(started(), key);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value;
+    },
+    // `{ ...stack, apiKey }` copies the started stack's fields.
+    ownKeys: () => Reflect.ownKeys(started()),
+    getOwnPropertyDescriptor: (_target, key) => {
+      const descriptor = Reflect.getOwnPropertyDescriptor(started(), key);
+      return descriptor && { ...descriptor, configurable: true };
+    },
+  });
 }

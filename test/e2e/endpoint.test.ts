@@ -4,18 +4,12 @@
  * test doubles over sockets.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { reply, scriptedAgent } from './doubles/model-server';
-import { startStack, type Stack } from './support/stack';
-import { getJson, post, runAgent } from './support/sse';
+import { describe, test } from 'node:test';
+import { reply, scriptedAgent } from '../doubles/model-server';
+import { useStack } from '../support/stack';
+import { getJson, post, runAgent } from '../support/sse';
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: '4' } });
-});
-after(async () => {
-  await stack?.stop();
-});
+const stack = useStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: '4' } });
 
 const dynoTool = (toolParams: Record<string, unknown> = {}, runtime: Record<string, unknown> = {}) => ({
   type: 'heroku_tool',

@@ -2,11 +2,11 @@
  * The web tools' address policy, without any network: which addresses are
  * public, how URL tricks normalise, and how FETCH_ALLOW_HOSTS entries match.
  */
-import { workerConfig } from '../common/config';
+import { workerConfig } from '../../common/config';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isAllowedHost, parseAllowEntry } from '../common/host-list';
-import { nonPublicReason } from '../runtimes/web/address-policy';
+import { isAllowedHost, parseAllowEntry } from '../../common/host-list';
+import { nonPublicReason } from '../../runtimes/web/address-policy';
 
 describe('nonPublicReason', () => {
   const refused: [string, string][] = [

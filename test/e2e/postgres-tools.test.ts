@@ -11,12 +11,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { Client } from 'pg';
-import { historyText } from './support/history';
-import { startPostgres, type TestPostgres } from './support/postgres';
-import { getJson, post, readStream, runAgent, type StreamResult } from './support/sse';
-import { startStack, type Stack } from './support/stack';
+import { historyText } from '../support/history';
+import { startPostgres, type TestPostgres } from '../support/postgres';
+import { getJson, post, readStream, runAgent, type StreamResult } from '../support/sse';
+import { useStack } from '../support/stack';
 
 // '@' and '/' make the password differ from its %-encoded form in the URL: both must stay secret.
 const PASSWORD = `p@ss/${randomBytes(8).toString('hex')}`;
@@ -45,12 +45,11 @@ insert into orders (customer_id, total, note) values (1, 12.50, null), (1, 7.25,
 `;
 
 let pg: TestPostgres;
-let stack: Stack;
 let silent: net.Server;
 let url: string;
 const runs: StreamResult[] = [];
 
-before(async () => {
+const stack = useStack(async () => {
   pg = await startPostgres();
   const admin = await pg.admin();
   await admin.query(`create role analyst login password '${PASSWORD}'`);
@@ -64,19 +63,16 @@ before(async () => {
   silent = net.createServer(() => {}).listen(0, '127.0.0.1');
   await new Promise((resolve) => silent.once('listening', resolve));
   const silentPort = (silent.address() as net.AddressInfo).port;
-
-  stack = await startStack({
+  return {
     workerEnv: {
       DATABASE_URL: url,
       ADMIN_URL: pg.url('postgres', ADMIN_PASSWORD, 'shop'),
       WRONG_URL: pg.url('analyst', WRONG_PASSWORD, 'shop'),
       SILENT_URL: `postgres://analyst:${encodeURIComponent(PASSWORD)}@127.0.0.1:${silentPort}/shop`,
     },
-  });
+  };
 });
-
 after(async () => {
-  await stack?.stop();
   silent?.close();
   await pg?.stop();
   fs.rmSync(PROGRAM_MARKER, { force: true });

@@ -15,15 +15,14 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { findExecutable, sandboxPath } from '../runtimes/sandbox/bubblewrap';
-import { workflowIdFor } from '../common/run-ids';
-import { startStack, type Stack } from './support/stack';
-import { runAgent } from './support/sse';
+import { findExecutable, sandboxPath } from '../../runtimes/sandbox/bubblewrap';
+import { workflowInput } from '../support/history';
+import { useStack } from '../support/stack';
+import { runAgent } from '../support/sse';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '../..');
 const SECRET = `worker-secret-${randomBytes(8).toString('hex')}`;
 
-let stack: Stack;
 let server: net.Server;
 let port = 0;
 let connections = 0;
@@ -36,12 +35,11 @@ before(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as net.AddressInfo).port;
-  stack = await startStack({ workerEnv: { CODE_EXEC_TEST_SECRET: SECRET }, apiEnv: { MAX_MODEL_CALLS_PER_RUN: '4' } });
 });
 after(async () => {
-  await stack?.stop();
   await new Promise((resolve) => server?.close(resolve));
 });
+const stack = useStack({ workerEnv: { CODE_EXEC_TEST_SECRET: SECRET }, apiEnv: { MAX_MODEL_CALLS_PER_RUN: '4' } });
 
 const LANGUAGES = { python: 'python3', node: 'node', ruby: 'ruby', go: 'go' } as const;
 type Language = keyof typeof LANGUAGES;
@@ -95,12 +93,6 @@ async function exec(lang: Language, code: string, more: Record<string, unknown> 
   assert.deepEqual(Object.keys(execution), ['returncode', 'stdout', 'stderr']);
   assert.equal(result.isError, execution.returncode !== 0);
   return execution;
-}
-
-async function workflowInput(runId: string): Promise<any> {
-  const history = await stack.client.workflow.getHandle(workflowIdFor(runId)).fetchHistory();
-  const payload = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
-  return JSON.parse(Buffer.from(payload.data!).toString('utf8'));
 }
 
 const HELLO: Record<Language, string> = {
@@ -265,9 +257,9 @@ while True:
 
   test('sandboxed calls may be retried; calls in a dyno may not', async () => {
     const local = await call('code_exec_ruby', { code: 'puts 1' });
-    assert.equal((await workflowInput(local.runId)).tools[0].sideEffect, 'idempotent');
+    assert.equal((await workflowInput(stack.client, local.runId)).tools[0].sideEffect, 'idempotent');
     const dyno = await call('code_exec_ruby', { code: 'puts 1' }, { target_app_name: 'my-app' });
-    assert.equal((await workflowInput(dyno.runId)).tools[0].sideEffect, 'side-effecting');
+    assert.equal((await workflowInput(stack.client, dyno.runId)).tools[0].sideEffect, 'side-effecting');
   });
 });
 

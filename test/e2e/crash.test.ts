@@ -8,45 +8,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { after, before, beforeEach, describe, test } from 'node:test';
-import { reply, scriptedAgent, type ModelHandler } from './doubles/model-server';
-import { startStack, type ServiceProcess, type Stack } from './support/stack';
-import { getJson, post, readStream, type Frame, type StreamResult } from './support/sse';
+import { beforeEach, describe, test } from 'node:test';
+import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
+import { useStack, type ServiceProcess } from '../support/stack';
+import { getJson, post, readStream, type Frame, type StreamResult } from '../support/sse';
+import { sleep, until, within } from '../support/wait';
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack({ persistent: true });
-});
-after(async () => {
-  await stack?.stop();
-});
+const stack = useStack({ persistent: true });
 beforeEach(() => stack.model.setHandler(scriptedAgent));
 
 const TEST_TIMEOUT = { timeout: 120_000 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves once `check()` is true; fails the test after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** `promise`, or a failure naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A stream read in the background: its frames as they arrive, and how it ended (cleanly, or cut with an error). */
 function follow(res: Response) {

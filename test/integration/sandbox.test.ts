@@ -11,9 +11,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LIMITS, runSandboxed, SandboxUnavailableError, type SandboxMode, type SandboxRequest } from '../runtimes/sandbox/run-sandboxed';
+import { LIMITS, runSandboxed, SandboxUnavailableError, type SandboxMode, type SandboxRequest } from '../../runtimes/sandbox/run-sandboxed';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '../..');
 const SECRET = `fake-secret-${randomBytes(8).toString('hex')}`;
 
 function run(req: Partial<SandboxRequest> & { argv: string[] }, mode: SandboxMode = 'bubblewrap', bwrap?: string) {

@@ -9,16 +9,16 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadMcpRegistry } from '../mcp/registry-file';
-import { workflowIdFor } from '../common/run-ids';
-import { freePort } from '../dev/dev-server';
-import { startMcpHttpServer, type McpHttpServer } from './doubles/mcp-server';
-import { startStack, type Stack } from './support/stack';
-import { getJson, post, readStream, runAgent } from './support/sse';
+import { workflowIdFor } from '../../common/run-ids';
+import { freePort } from '../../dev/dev-server';
+import { startMcpHttpServer, type McpHttpServer } from '../doubles/mcp-server';
+import { historyText, workflowInput } from '../support/history';
+import { useStack } from '../support/stack';
+import { getJson, post, readStream, runAgent } from '../support/sse';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '../..');
 const SERVER_SCRIPT = path.join(ROOT, 'test/doubles/mcp-server.ts');
 const notesToken = `notes-token-${randomBytes(12).toString('hex')}`;
 const webToken = `web-token-${randomBytes(12).toString('hex')}`;
@@ -26,14 +26,13 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-tools-'));
 const notesFile = path.join(dir, 'notes.txt');
 const registryFile = path.join(dir, 'mcp-servers.json');
 
-let stack: Stack;
 let web: McpHttpServer;
 let late: McpHttpServer | undefined;
 let latePort: number;
 /** Everything the API sent, for the leak check at the end. */
 const seen: string[] = [];
 
-before(async () => {
+const stack = useStack(async () => {
   web = await startMcpHttpServer({ token: webToken });
   latePort = await freePort();
   const servers = [
@@ -48,14 +47,12 @@ before(async () => {
     { namespace: 'late', url: `http://127.0.0.1:${latePort}/mcp?key=${webToken}`, headers: { Authorization: `Bearer ${webToken}` } },
   ];
   fs.writeFileSync(registryFile, JSON.stringify({ servers }));
-  stack = await startStack({
+  return {
     workerEnv: { MCP_SERVERS: registryFile },
     apiEnv: { MCP_SERVERS: registryFile, MCP_MAX_TTL_SECONDS: '300', MAX_MODEL_CALLS_PER_RUN: '4' },
-  });
+  };
 });
-
 after(async () => {
-  await stack?.stop();
   await Promise.all([web?.close(), late?.close()]);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -74,16 +71,6 @@ const toolContents = (res: { messages: any[] }) =>
   res.messages.filter((m) => m.object === 'tool.completion').map((m) => m.choices[0].message.content as string);
 
 /** Workflow history as text, payloads decoded. */
-async function historyOf(runId: string): Promise<string> {
-  const history = await stack.client.workflow.getHandle(workflowIdFor(runId)).fetchHistory();
-  return JSON.stringify(history, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v));
-}
-
-async function workflowInput(runId: string): Promise<any> {
-  const history = await stack.client.workflow.getHandle(workflowIdFor(runId)).fetchHistory();
-  const payload = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
-  return JSON.parse(Buffer.from(payload.data!).toString('utf8'));
-}
 
 const ECHO_SCHEMA = {
   type: 'object',
@@ -278,7 +265,7 @@ describe('the workflow input', () => {
       mcpTool('write_note', { target_app_name: 'ignored', dyno_size: 'performance-l' }),
     ]);
     const runId = res.headers.get('agent-run-id')!;
-    const input = await workflowInput(runId);
+    const input = await workflowInput(stack.client, runId);
     assert.deepEqual(
       input.tools.map((t: any) => [t.name, t.type, t.sideEffect]),
       [
@@ -289,7 +276,7 @@ describe('the workflow input', () => {
     );
     assert.deepEqual(input.tools[2].runtime, { dyno_size: 'performance-l', ttl_seconds: 120, max_calls: 3, tool_params: {} });
 
-    const history = await historyOf(runId);
+    const history = await historyText(stack.client, workflowIdFor(runId));
     for (const secret of [notesToken, webToken]) {
       assert.equal(history.includes(secret), false);
       assert.equal(res.raw.includes(secret), false);
@@ -382,53 +369,9 @@ describe('secrets', () => {
 });
 
 describe('the MCP_SERVERS file', () => {
-  const write = (content: unknown) => {
-    const file = path.join(dir, `bad-${randomBytes(4).toString('hex')}.json`);
-    fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
-    return file;
-  };
-  const cases: Array<[string, unknown, string]> = [
-    ['not JSON', '{"servers": [', 'not valid JSON'],
-    ['not an object', [], 'must be a JSON object: {"servers": [...]}'],
-    ['no servers', {}, 'servers is required'],
-    ['neither command nor url', { servers: [{ namespace: 'a' }] }, 'servers[0] needs "command" (a stdio server) or "url" (a streamable HTTP server)'],
-    ['both command and url', { servers: [{ namespace: 'a', command: 'x', url: 'http://x' }] }, 'servers[0] has both "command" and "url"'],
-    ['bad namespace', { servers: [{ namespace: 'My Tools', command: 'x' }] }, 'servers[0].namespace must match ^[a-z0-9_-]+$'],
-    ['missing namespace', { servers: [{ url: 'https://x.example/mcp' }] }, 'servers[0].namespace is required'],
-    ['args not strings', { servers: [{ namespace: 'a', command: 'x', args: [1] }] }, 'servers[0].args[0] must be a string'],
-    ['env value not a string', { servers: [{ namespace: 'a', command: 'x', env: { TOKEN: 5 } }] }, 'servers[0].env.TOKEN must be a string'],
-    ['bad url', { servers: [{ namespace: 'a', url: 'ftp://x.example' }] }, 'servers[0].url must be an http(s) URL'],
-    ['misspelt field', { servers: [{ namespace: 'a', url: 'https://x.example/mcp', header: {} }] }, 'servers[0] has unknown field(s): header'],
-    [
-      'duplicate namespace',
-      {
-        servers: [
-          { namespace: 'a', command: 'x' },
-          { namespace: 'a', url: 'https://x.example/mcp' },
-        ],
-      },
-      "servers[1].namespace 'a' is a duplicate",
-    ],
-  ];
-  for (const [name, content, message] of cases) {
-    test(`is refused with a message naming the file and the field: ${name}`, () => {
-      const file = write(content);
-      assert.throws(
-        () => loadMcpRegistry(file),
-        (err: Error) => {
-          assert.ok(err.message.startsWith(`MCP_SERVERS file ${file}: ${message}`), err.message);
-          return true;
-        },
-      );
-    });
-  }
-
-  test('a missing file is named', () => {
-    assert.throws(() => loadMcpRegistry(path.join(dir, 'missing.json')), /^ConfigError: MCP_SERVERS file .*missing\.json: cannot be read \(ENOENT/);
-  });
-
   test('the API does not start with a bad file, and says why', () => {
-    const file = write({ servers: [{ namespace: 'Bad!', command: 'x' }] });
+    const file = path.join(dir, 'bad.json');
+    fs.writeFileSync(file, JSON.stringify({ servers: [{ namespace: 'Bad!', command: 'x' }] }));
     const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, AGENTS_API_KEYS: 'k', MCP_SERVERS: file, PORT: '1' },

@@ -12,8 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
-import { getJson, post, readStream, runAgent } from './support/sse';
-import { startStack, type Stack } from './support/stack';
+import { getJson, post, readStream, runAgent } from '../support/sse';
+import { useStack, type Stack } from '../support/stack';
+import { until } from '../support/wait';
 
 const PAGE = `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Durable Agents</title>
@@ -193,14 +194,6 @@ async function callTool(stack: Stack, tool: string, url: string, runtime: Record
   return (await callTools(stack, [[tool, url]], runtime))[0]!;
 }
 
-async function until(done: () => boolean, failure: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    assert.ok(Date.now() < deadline, failure);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 const refusal = (url: string, host: string, what: string, via = '') =>
   `refused to fetch ${url}${via}: host ${host} is ${what}; only public addresses may be fetched (FETCH_ALLOW_HOSTS lists exceptions)`;
 
@@ -212,13 +205,7 @@ after(async () => {
   await server?.close();
 });
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack({ workerEnv: { FETCH_ALLOW_HOSTS: '127.0.0.1' } });
-});
-after(async () => {
-  await stack?.stop();
-});
+const stack = useStack({ workerEnv: { FETCH_ALLOW_HOSTS: '127.0.0.1' } });
 
 describe('with 127.0.0.1 on FETCH_ALLOW_HOSTS', () => {
   test('html_to_markdown returns the page as Markdown in an MCP CallToolResult', async () => {
@@ -319,7 +306,7 @@ describe('with 127.0.0.1 on FETCH_ALLOW_HOSTS', () => {
     const elapsed = Date.now() - started;
     assert.deepEqual({ text, isError }, { text: `html_to_markdown timed out after 1s (its ttl_seconds) on ${server.url}/slow`, isError: true });
     assert.ok(elapsed < 5000, `took ${elapsed} ms`);
-    await until(() => server.slow.closed > closed, 'the slow connection was not closed');
+    await until(() => server.slow.closed > closed, 'the slow connection to close', 10_000);
   });
 
   test('cancelling the run stops the fetch in flight', async () => {
@@ -328,7 +315,7 @@ describe('with 127.0.0.1 on FETCH_ALLOW_HOSTS', () => {
     const res = await post(stack, { model: 'claude-4-sonnet', messages: [{ role: 'user', content }], tools: tools({ ttl_seconds: 120 }) });
     const runId = res.headers.get('agent-run-id')!;
     const reading = readStream(res);
-    await until(() => server.slow.started > slowStarted, 'the fetch never reached the server');
+    await until(() => server.slow.started > slowStarted, 'the fetch to reach the server', 10_000);
     const started = Date.now();
     assert.equal((await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' })).status, 202);
     const stream = await reading;
@@ -338,7 +325,7 @@ describe('with 127.0.0.1 on FETCH_ALLOW_HOSTS', () => {
       ['message', 'error', 'done'],
     );
     assert.equal(JSON.parse(stream.frames[1]!.data).error.type, 'cancelled');
-    await until(() => server.slow.closed > closed, 'the slow connection was not closed');
+    await until(() => server.slow.closed > closed, 'the slow connection to close', 10_000);
   });
 
   test('redirects are checked at every hop: private, link-local, other hosts and other schemes are refused', async () => {

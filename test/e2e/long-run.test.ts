@@ -4,19 +4,13 @@
  * than a payload may hold are kept out of history.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { ModelHandler } from './doubles/model-server';
-import { reply } from './doubles/model-server';
-import { startStack, type Stack } from './support/stack';
-import { getJson, resume, runAgent } from './support/sse';
+import { test } from 'node:test';
+import type { ModelHandler } from '../doubles/model-server';
+import { reply } from '../doubles/model-server';
+import { useStack } from '../support/stack';
+import { getJson, resume, runAgent } from '../support/sse';
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: '1000' } });
-});
-after(async () => {
-  await stack?.stop();
-});
+const stack = useStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: '1000' } });
 
 /** Calls the tool until the conversation holds `steps` model answers, then says it is finished. */
 const stepsThenStop =

@@ -9,8 +9,8 @@ import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import Heroku from 'heroku-client';
 import OpenAI from 'openai';
-import { reply, scriptedAgent, startModelServer } from './doubles/model-server';
-import { apiError, startHerokuPlatform } from './doubles/heroku-platform';
+import { reply, scriptedAgent, startModelServer } from '../doubles/model-server';
+import { apiError, startHerokuPlatform } from '../doubles/heroku-platform';
 
 const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: 'function', function: { name: 'dyno_run_command', parameters: { type: 'object' } } }];
 
@@ -31,7 +31,7 @@ function rendezvous(attachUrl: string, caFile: string): Promise<string> {
 
 /** Starts a double's CLI as a child process and returns it with the JSON line it prints. */
 async function startCli(file: string, args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'doubles', file), ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'doubles', file), ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();

@@ -3,18 +3,12 @@
  * when a client retries its POST with an Idempotency-Key.
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, test } from 'node:test';
-import { reply, scriptedAgent, type ModelHandler } from './doubles/model-server';
-import { startStack, type Stack } from './support/stack';
-import { getJson, post, readStream, runAgent } from './support/sse';
+import { beforeEach, describe, test } from 'node:test';
+import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
+import { useStack } from '../support/stack';
+import { getJson, post, readStream, runAgent } from '../support/sse';
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack();
-});
-after(async () => {
-  await stack?.stop();
-});
+const stack = useStack();
 beforeEach(() => stack.model.setHandler(scriptedAgent));
 
 /** A handler that fails the first `n` attempts of each distinct request with `failure`. */

@@ -4,20 +4,14 @@
  * in a run's Temporal history or the services' logs.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { reply, scriptedAgent } from './doubles/model-server';
-import { freePort } from '../dev/dev-server';
-import { ServiceProcess, startStack, type Stack } from './support/stack';
-import { allRunHistories, historyText } from './support/history';
-import { getJson, post, readStream, resume, runAgent } from './support/sse';
+import { describe, test } from 'node:test';
+import { reply, scriptedAgent } from '../doubles/model-server';
+import { freePort } from '../../dev/dev-server';
+import { ServiceProcess, useStack } from '../support/stack';
+import { allRunHistories, historyText } from '../support/history';
+import { getJson, post, readStream, resume, runAgent } from '../support/sse';
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack({ apiEnv: { SSE_KEEPALIVE_MS: '300' } });
-});
-after(async () => {
-  await stack?.stop();
-});
+const stack = useStack({ apiEnv: { SSE_KEEPALIVE_MS: '300' } });
 
 const dynoTool = {
   type: 'heroku_tool',

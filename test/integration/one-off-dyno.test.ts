@@ -9,14 +9,12 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ABORT_STOP_WAIT_MS, TTL_GRACE_MS } from '../runtimes/heroku/one-off-dyno';
-import { OutputCollector, withExitStatusMarker } from '../runtimes/heroku/output';
-import { utf8SafeLength } from '../tool-call/output-cap';
-import { parseAttachUrl } from '../runtimes/heroku/rendezvous';
-import { apiError, startHerokuPlatform, type HerokuPlatformDouble } from './doubles/heroku-platform';
+import { ABORT_STOP_WAIT_MS, TTL_GRACE_MS } from '../../runtimes/heroku/one-off-dyno';
+import { apiError, startHerokuPlatform, type HerokuPlatformDouble } from '../doubles/heroku-platform';
+import { until } from '../support/wait';
 
 const TOKEN = `test-token-${randomBytes(12).toString('hex')}`;
-const RUNNER = path.join(__dirname, 'support', 'run-dyno.ts');
+const RUNNER = path.join(__dirname, '..', 'support', 'run-dyno.ts');
 const MARKER = '\uFFFF heroku-command-exit-status: ';
 
 interface RunOutcome {
@@ -71,13 +69,7 @@ function ok(o: RunOutcome): NonNullable<RunOutcome['result']> {
   return o.result!;
 }
 
-async function eventually(check: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) assert.fail('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const eventually = (check: () => boolean, what = 'the double to see it') => until(check, what, 3_000);
 
 describe('runOneOffDyno against the Platform API double', () => {
   before(async () => {
@@ -307,82 +299,5 @@ describe('runOneOffDyno against the Platform API double', () => {
     assert.match(o.error!.message, /cannot read the output of dyno run\.\d+ on app "my-app"/);
     assert.match(o.error!.message, /certificate/i);
     await eventually(() => platform.stops.length > before);
-  });
-});
-
-describe('exit-status marker and output cap (unit)', () => {
-  const marker = (n: number) => Buffer.from(`${MARKER}${n}\n`, 'utf8');
-
-  test('the marker is found and stripped when split byte by byte', () => {
-    const c = new OutputCollector(1024);
-    const all = Buffer.concat([Buffer.from('line 1\nline 2 ünïcode'), marker(42)]);
-    for (const b of all) c.push(Buffer.from([b]));
-    assert.equal(c.exitStatus, 42);
-    assert.deepEqual(c.finish(), { output: 'line 1\nline 2 ünïcode', exitStatus: 42, truncated: false });
-  });
-
-  test('no marker: status unknown', () => {
-    const c = new OutputCollector(1024);
-    c.push(Buffer.from('partial'));
-    assert.equal(c.exitStatus, null);
-    assert.deepEqual(c.finish(), { output: 'partial', exitStatus: null, truncated: false });
-  });
-
-  test('output after the marker (late stderr, background processes) stays output', () => {
-    const c = new OutputCollector(1024);
-    c.push(Buffer.concat([Buffer.from('out\n'), marker(0), Buffer.from('late err\n')]));
-    assert.equal(c.exitStatus, 0);
-    assert.deepEqual(c.finish(), { output: 'out\nlate err\n', exitStatus: 0, truncated: false });
-  });
-
-  test('something that only looks like the marker is output; the real one after it still counts', () => {
-    const c = new OutputCollector(1024);
-    c.push(Buffer.concat([Buffer.from(`${MARKER}x\n`), Buffer.from('y'.repeat(100)), marker(4)]));
-    assert.deepEqual(c.finish(), { output: `${MARKER}x\n${'y'.repeat(100)}`, exitStatus: 4, truncated: false });
-    const c2 = new OutputCollector(1024);
-    c2.push(Buffer.from(`${MARKER}12`)); // the stream ends without the echo's newline
-    assert.deepEqual(c2.finish(), { output: '', exitStatus: 12, truncated: false });
-  });
-
-  test('CRLF around the marker is accepted; output bytes are not rewritten', () => {
-    const c = new OutputCollector(1024);
-    c.push(Buffer.from(`a\r\nb\r\n${MARKER}5\r\n`));
-    assert.deepEqual(c.finish(), { output: 'a\r\nb\r\n', exitStatus: 5, truncated: false });
-  });
-
-  test('cap with the marker after it, and UTF-8 safe cuts', () => {
-    const c = new OutputCollector(10);
-    c.push(Buffer.from('x'.repeat(100)));
-    c.push(marker(0));
-    assert.equal(c.bytes, 100 + marker(0).length);
-    assert.deepEqual(c.finish(), { output: 'x'.repeat(10), exitStatus: 0, truncated: true });
-
-    const euro = Buffer.from('€€', 'utf8'); // 6 bytes
-    assert.equal(utf8SafeLength(euro, 6), 6);
-    assert.equal(utf8SafeLength(euro, 5), 3);
-    assert.equal(utf8SafeLength(euro, 4), 3);
-    assert.equal(utf8SafeLength(euro, 3), 3);
-    assert.equal(utf8SafeLength(euro, 2), 0);
-    const emoji = Buffer.from('a😀', 'utf8'); // 1 + 4 bytes
-    assert.equal(utf8SafeLength(emoji, 4), 1);
-    const c0 = new OutputCollector(0);
-    c0.push(Buffer.from('abc'));
-    assert.deepEqual(c0.finish(), { output: '', exitStatus: null, truncated: true });
-  });
-
-  test('the command runs in a subshell, so exit and trailing comments keep the marker', () => {
-    assert.equal(withExitStatusMarker('date'), `(\ndate\n)\necho "${MARKER}$?"`);
-    assert.equal(withExitStatusMarker('exit 3 # done'), `(\nexit 3 # done\n)\necho "${MARKER}$?"`);
-  });
-
-  test('attach_url parsing', () => {
-    assert.deepEqual(parseAttachUrl('rendezvous://rendezvous.runtime.heroku.com:5000/abc123'), {
-      host: 'rendezvous.runtime.heroku.com',
-      port: 5000,
-      secret: 'abc123',
-    });
-    assert.deepEqual(parseAttachUrl('rendezvous://127.0.0.1:4431/s3cr3t?x=1'), { host: '127.0.0.1', port: 4431, secret: 's3cr3t?x=1' });
-    assert.equal(parseAttachUrl('rendezvous://example.com/abc').port, 5000);
-    assert.throws(() => parseAttachUrl('https://example.com/abc'));
   });
 });

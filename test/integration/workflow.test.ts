@@ -1,0 +1,193 @@
+/**
+ * The agent loop alone: the real workflow code on a real Temporal dev server,
+ * with stub activities instead of the model and the tools (no API, no
+ * doubles), so each rule of the loop is checked in a second or two: max_calls,
+ * unknown tools, the run's model-call limit and how failures become the
+ * stream's `event:error`.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { NativeConnection, Runtime, DefaultLogger, Worker } from '@temporalio/worker';
+import { newRunId, workflowIdFor } from '../../common/run-ids';
+import {
+  AGENT_RUN_WORKFLOW,
+  eventsQuery,
+  summaryQuery,
+  UPSTREAM_ERROR,
+  type AgentActivities,
+  type AgentRunInput,
+  type AgentRunWorkflow,
+  type ModelCallInput,
+  type ModelCallResult,
+  type ResolvedTool,
+  type ToolCallInput,
+} from '../../contract/run-contract';
+import { startDevServer, type DevServer } from '../../dev/dev-server';
+import { locateTemporalCli } from '../../dev/temporal-cli';
+
+const TASK_QUEUE = 'workflow-test';
+
+/** What the stub activities do in the current test, and what they were asked. */
+let model: (input: ModelCallInput) => ModelCallResult;
+let toolCalls: ToolCallInput[] = [];
+
+const activities: AgentActivities = {
+  callModel: (input) => Promise.resolve(model(input)),
+  runTool: (input) => {
+    toolCalls.push(input);
+    return Promise.resolve({ payload: `ran ${input.tool.name} with ${input.arguments}` });
+  },
+};
+
+let server: DevServer;
+let connection: Connection;
+let client: Client;
+let worker: Worker;
+let running: Promise<void>;
+
+before(async () => {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  server = await startDevServer({ cliPath: await locateTemporalCli() });
+  const workerConnection = await NativeConnection.connect({ address: server.address });
+  worker = await Worker.create({
+    connection: workerConnection,
+    taskQueue: TASK_QUEUE,
+    workflowsPath: require.resolve('../../workflows'),
+    activities,
+  });
+  running = worker.run().finally(() => workerConnection.close());
+  connection = await Connection.connect({ address: server.address });
+  client = new Client({ connection });
+});
+
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await connection?.close();
+  await server?.stop();
+});
+
+beforeEach(() => {
+  toolCalls = [];
+});
+
+const tool = (name: string, maxCalls = 3): ResolvedTool => ({
+  name,
+  type: 'heroku_tool',
+  sideEffect: 'read-only',
+  function: { name, description: `the ${name} tool`, parameters: { type: 'object' } },
+  runtime: { dyno_size: 'standard-1x', ttl_seconds: 5, max_calls: maxCalls, tool_params: {} },
+});
+
+const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+/** An answer that calls `name` (once per entry), or finishes with `content`. */
+const calls = (...names: string[]): ModelCallResult => ({
+  message: {
+    role: 'assistant',
+    content: null,
+    refusal: null,
+    tool_calls: names.map((name, i) => ({ id: `call_${i}`, type: 'function' as const, function: { name, arguments: '{}' } })),
+  },
+  finish_reason: 'tool_calls',
+  usage,
+});
+const finish = (content: string): ModelCallResult => ({ message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', usage });
+
+/** Starts a run and waits for it to end; returns its events and how it ended. */
+async function run(tools: ResolvedTool[], maxModelCalls = 25) {
+  const runId = newRunId();
+  const input: AgentRunInput = {
+    runId,
+    model: 'stub-model',
+    messages: [{ role: 'user', content: 'go' }],
+    tools,
+    inference: {},
+    maxModelCalls,
+    searchAttributes: false,
+  };
+  const handle = await client.workflow.start<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
+    taskQueue: TASK_QUEUE,
+    workflowId: workflowIdFor(runId),
+    args: [input],
+  });
+  const outcome = await handle.result().then(
+    (terminal) => ({ terminal, failure: undefined }),
+    (err: unknown) => ({ terminal: undefined, failure: err }),
+  );
+  const batch = await handle.query(eventsQuery, { after: -1 });
+  const toolContents = batch.events.flatMap((e) => (e.object === 'tool.completion' ? [e.choices[0].message.content] : []));
+  return { ...outcome, batch, toolContents, summary: await handle.query(summaryQuery) };
+}
+
+describe('the agent loop with stub activities', () => {
+  test('max_calls: a call beyond the limit is not run; the model reads why', async () => {
+    let turn = 0;
+    model = () => (++turn <= 2 ? calls('lookup') : finish('done'));
+    const { terminal, toolContents, batch, summary } = await run([tool('lookup', 1)]);
+    assert.deepEqual(terminal, { status: 'completed' });
+    assert.deepEqual(toolContents, [
+      "Tool 'lookup' returned result: ran lookup with {}",
+      "Tool 'lookup' returned result: Error: tool 'lookup' has reached its max_calls limit (1) for this run; it was not run.",
+    ]);
+    assert.equal(toolCalls.length, 1);
+    assert.deepEqual(
+      batch.events.map((e) => e.object),
+      ['chat.completion', 'tool.completion', 'chat.completion', 'tool.completion', 'chat.completion'],
+    );
+    assert.deepEqual(summary.tool_calls, { lookup: 1 });
+    assert.equal(summary.model_calls, 3);
+  });
+
+  test('an unknown tool is reported to the model, which goes on; nothing runs', async () => {
+    let turn = 0;
+    model = () => (++turn === 1 ? calls('nope') : finish('ok'));
+    const { terminal, toolContents, summary } = await run([tool('lookup'), tool('fetch')]);
+    assert.deepEqual(terminal, { status: 'completed' });
+    assert.deepEqual(toolContents, ["Tool 'nope' returned result: Error: unknown tool 'nope'. Available tools: lookup, fetch."]);
+    assert.equal(toolCalls.length, 0);
+    assert.equal(summary.status, 'completed');
+  });
+
+  test('the run limit (MAX_MODEL_CALLS_PER_RUN) ends a loop with run_limit_exceeded and a failed run', async () => {
+    model = () => calls('lookup');
+    const { failure, batch, summary } = await run([tool('lookup', 50)], 2);
+    const error = { code: 429, type: 'run_limit_exceeded', message: 'the run reached its limit of 2 model calls (MAX_MODEL_CALLS_PER_RUN)' };
+    assert.deepEqual(batch.terminal, { status: 'failed', error });
+    assert.equal(summary.model_calls, 2);
+    assert.equal(toolCalls.length, 2);
+    // Temporal records the run as failed, with the same error.
+    assert.ok(failure instanceof WorkflowFailedError);
+    assert.ok(failure.cause instanceof ApplicationFailure);
+    assert.equal(failure.cause.type, 'run_limit_exceeded');
+  });
+
+  test("an upstream error becomes upstream_error with the upstream's status", async () => {
+    model = () => {
+      throw ApplicationFailure.create({
+        type: UPSTREAM_ERROR,
+        message: 'the upstream model API answered 404: no such model',
+        nonRetryable: true,
+        details: [{ status: 404 }],
+      });
+    };
+    const { batch, failure } = await run([]);
+    assert.deepEqual(batch.terminal, {
+      status: 'failed',
+      error: { code: 404, type: 'upstream_error', message: 'the upstream model API answered 404: no such model' },
+    });
+    assert.ok(failure instanceof WorkflowFailedError);
+  });
+
+  test('any other failure becomes server_error', async () => {
+    model = () => {
+      throw ApplicationFailure.nonRetryable('the model call broke', 'SomethingElse');
+    };
+    const { batch } = await run([]);
+    assert.deepEqual(batch.terminal, {
+      status: 'failed',
+      error: { code: 500, type: 'server_error', message: 'the run failed: the model call broke' },
+    });
+  });
+});

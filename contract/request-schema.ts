@@ -85,7 +85,7 @@ export type AgentRequest = z.infer<typeof agentRequestSchema>;
 export type ChatMessage = AgentRequest['messages'][number];
 export type ToolCall = z.infer<typeof toolCall>;
 
-/** `tools[1].runtime_params.ttl_seconds`: how the spec wants fields named in errors. */
+/** `tools[1].runtime_params.ttl_seconds`: how errors name fields (docs/api.md#a2-errors-before-the-stream). */
 export function fieldPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
 }

@@ -11,7 +11,7 @@
  *   same symlinks or read-only dirs, a private /proc, a minimal /dev, and the
  *   only writable places: the call's work dir at /tmp (also HOME and the
  *   working dir) and a 64 MiB /dev/shm. Nothing else: no /root, /home, /var,
- *   /run, /sys, /work, no worker's project dir (masked with an empty tmpfs
+ *   /run, /sys, no worker's project dir (masked with an empty tmpfs
  *   should it lie under /usr or /etc). Runtimes installed elsewhere (pyenv,
  *   nvm under a home dir) are not visible: the sandbox uses the system's.
  * - Identity: when the worker runs as root, bwrap is started as `nobody`

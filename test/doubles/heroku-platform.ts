@@ -1,7 +1,7 @@
 // A Heroku Platform API double (one-off dynos) plus a TLS rendezvous server
 // that runs each dyno's command for real with bash and streams its output, so
 // that the real `heroku-client` package and a real TLS client can be tested
-// against it. See /work/shared/notes/heroku-platform.md for the protocol.
+// against it. runtimes/heroku/rendezvous.ts and one-off-dyno.ts describe the protocol.
 //
 // CLI: tsx test/doubles/heroku-platform.ts --token T [--port P]
 //        [--rendezvous-port P] [--cert-dir D]

@@ -186,7 +186,7 @@ for f in glob.glob("/proc/*/environ"):
   test('the code cannot write outside its temp dir, and sees no home, work or project dir', async () => {
     const r = await exec(
       'ruby',
-      `["/etc", "/usr", "/work", "/root", "${ROOT}", "/tmp"].each do |d|
+      `["/etc", "/usr", "/var", "/root", "${ROOT}", "/tmp"].each do |d|
   begin
     File.write("#{d}/x-#{Process.pid}", "x")
     puts "wrote #{d}"
@@ -194,7 +194,7 @@ for f in glob.glob("/proc/*/environ"):
     puts "refused #{d}: #{e.class}"
   end
 end
-puts Dir.exist?("${ROOT}"), Dir.exist?("/work"), Dir.exist?("/home")`,
+puts Dir.exist?("${ROOT}"), Dir.exist?("/var"), Dir.exist?("/home")`,
     );
     assert.equal(r.returncode, 0, r.stderr);
     const lines = r.stdout.split('\n');
@@ -301,7 +301,7 @@ describe('dyno_run_command without a Heroku API key', () => {
           runtime_params: {
             target_app_name: 'ignored-app',
             tool_params: {
-              cmd: 'echo "who=$TOOL_ARG_WHO"; echo "on $(hostname)" >&2; ls /work 2>/dev/null || echo "no /work"; exit 3',
+              cmd: 'echo "who=$TOOL_ARG_WHO"; echo "on $(hostname)" >&2; ls /var 2>/dev/null || echo "no /var"; exit 3',
               description: 'Greets',
               parameters: { type: 'object', properties: { who: { type: 'string' } }, required: ['who'] },
             },
@@ -311,7 +311,7 @@ describe('dyno_run_command without a Heroku API key', () => {
     });
     assert.equal(
       res.messages[1].choices[0].message.content,
-      "Tool 'dyno_run_command' returned result: who=$(id) world\non sandbox\nno /work\n[exit status 3]",
+      "Tool 'dyno_run_command' returned result: who=$(id) world\non sandbox\nno /var\n[exit status 3]",
     );
     assert.equal(stack.heroku.creates.length, before, 'no dyno was asked for');
   });

@@ -1,5 +1,5 @@
 /**
- * The durable stream (spec Part B): offsets, resume after a disconnect, replay
+ * The durable stream (docs/api.md#part-b-durable-run-extensions): offsets, resume after a disconnect, replay
  * of finished runs, keep-alives, status, concurrency, and no secret anywhere
  * in a run's Temporal history or the services' logs.
  */

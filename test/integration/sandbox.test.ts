@@ -133,9 +133,9 @@ except OSError as e:
 
   test('the system is read-only and the worker, home and project dirs are not there', async () => {
     const stamp = `sandbox-write-${randomBytes(4).toString('hex')}`;
-    const targets = ['/etc', '/usr', '/usr/local', '/work', '/root', '/home', ROOT, os.tmpdir(), path.join(ROOT, 'test')];
+    const targets = ['/etc', '/usr', '/usr/local', '/var', '/root', '/home', ROOT, os.tmpdir(), path.join(ROOT, 'test')];
     const script = targets.map((dir) => `echo x > ${dir}/${stamp} 2>/dev/null && echo "wrote ${dir}" || echo "refused ${dir}"`).join('; ');
-    const r = await sh(`${script}; ls ${ROOT} /work /root 2>&1 | head -5`);
+    const r = await sh(`${script}; ls ${ROOT} /var /root 2>&1 | head -5`);
     for (const dir of targets) {
       const expected = dir === os.tmpdir() ? 'wrote' : 'refused'; // /tmp is the sandbox's own work dir
       assert.match(r.stdout, new RegExp(`^${expected} ${dir}$`, 'm'));

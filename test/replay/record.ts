@@ -2,8 +2,11 @@
  * Records the workflow histories that test/replay/replay.test.ts replays:
  * representative runs on the full test stack (Temporal dev server, worker, API,
  * model and Heroku doubles), each saved as Temporal's JSON history under
- * test/replay/histories/. Re-record only on purpose, with the workflow code of
- * the commit whose behaviour the histories should pin:
+ * test/replay/histories/<scenario>.json (<scenario>-N.json for each execution
+ * of a run that continued as new). Re-record only on purpose, with the
+ * workflow code of the commit whose behaviour the histories should pin, and
+ * rename the previous files first (e.g. v1-tool-call.json) while runs of the
+ * older code may still be in flight: every file there is replayed.
  *
  *   npx tsx test/replay/record.ts
  *
@@ -109,8 +112,9 @@ async function main(): Promise<void> {
   const stack = await startStack({ dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': SUGGEST_CONTINUE_AS_NEW_AT } });
   try {
     fs.mkdirSync(OUT_DIR, { recursive: true });
-    for (const file of fs.readdirSync(OUT_DIR)) if (file.endsWith('.json')) fs.rmSync(path.join(OUT_DIR, file));
     for (const [name, scenario] of Object.entries(SCENARIOS)) {
+      // Today's recording of a scenario replaces its last one; older ones kept under another name stay.
+      for (const file of fs.readdirSync(OUT_DIR)) if (new RegExp(`^${name}(-\\d+)?\\.json$`).test(file)) fs.rmSync(path.join(OUT_DIR, file));
       const runId = await scenario(stack);
       const workflowId = `agent-run-${runId.slice('chatcmpl-'.length)}`;
       const runs = await executions(stack, workflowId);

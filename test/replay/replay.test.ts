@@ -18,9 +18,13 @@ const files = fs
   .sort();
 
 test('the saved histories cover every recorded scenario', () => {
-  const scenarios = new Set(files.map((f) => f.replace(/(-\d+)?\.json$/, '')));
-  assert.deepEqual([...scenarios].sort(), ['cancel-during-tool', 'continue-as-new', 'idempotent-reattach', 'tool-call', 'upstream-4xx']);
-  assert.ok(files.filter((f) => f.startsWith('continue-as-new-')).length >= 2, 'the run continued as new at least once');
+  for (const scenario of ['tool-call', 'cancel-during-tool', 'continue-as-new', 'upstream-4xx', 'idempotent-reattach']) {
+    assert.ok(
+      files.some((f) => new RegExp(`(^|-)${scenario}(-\\d+)?\\.json$`).test(f)),
+      `no history of ${scenario}`,
+    );
+  }
+  assert.ok(files.filter((f) => /continue-as-new-\d+\.json$/.test(f)).length >= 2, 'the run continued as new at least once');
 });
 
 test('every saved history replays through the current workflow code', { timeout: 120_000 }, async () => {

@@ -8,6 +8,18 @@ import { describe, test } from 'node:test';
 import { apiConfig, serviceConfig, workerConfig } from '../../common/config';
 import { ConfigError } from '../../common/errors';
 
+/** One test per case: `parse(env)` throws a ConfigError with exactly this message. */
+function refusesEach(parse: (env: Record<string, string>) => unknown, cases: [Record<string, string>, string][]): void {
+  for (const [env, message] of cases) {
+    test(`refuses ${JSON.stringify(env)}`, () => {
+      assert.throws(
+        () => parse(env),
+        (err: unknown) => err instanceof ConfigError && err.message === message,
+      );
+    });
+  }
+}
+
 describe('apiConfig', () => {
   test('defaults', () => {
     assert.deepEqual(apiConfig({}), {
@@ -40,14 +52,7 @@ describe('apiConfig', () => {
     [{ MAX_REQUEST_BYTES: '1mb' }, "MAX_REQUEST_BYTES must be a positive integer, got '1mb'"],
     [{ SSE_KEEPALIVE_MS: '-5' }, "SSE_KEEPALIVE_MS must be a positive integer, got '-5'"],
   ];
-  for (const [env, message] of refusals) {
-    test(`refuses ${JSON.stringify(env)}`, () => {
-      assert.throws(
-        () => apiConfig(env),
-        (err: unknown) => err instanceof ConfigError && err.message === message,
-      );
-    });
-  }
+  refusesEach(apiConfig, refusals);
 });
 
 describe('workerConfig', () => {
@@ -79,14 +84,7 @@ describe('workerConfig', () => {
     [{ HEROKU_API_KEY: 't', HEROKU_API_URL: 'not a url' }, "HEROKU_API_URL must be an http(s) URL, got 'not a url'"],
     [{ FETCH_ALLOW_HOSTS: 'example.com,http://x/y' }, "FETCH_ALLOW_HOSTS entry 'http://x/y' is not a host or host:port"],
   ];
-  for (const [env, message] of refusals) {
-    test(`refuses ${JSON.stringify(env)}`, () => {
-      assert.throws(
-        () => workerConfig(env),
-        (err: unknown) => err instanceof ConfigError && err.message === message,
-      );
-    });
-  }
+  refusesEach(workerConfig, refusals);
 });
 
 describe('serviceConfig', () => {

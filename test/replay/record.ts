@@ -11,9 +11,10 @@
  *   npx tsx test/replay/record.ts
  *
  * The dev server suggests continue-as-new after a few dozen events, so one
- * scenario crosses that boundary in seconds. Each file is checked before it is
- * written: no secret of the stack and no claim-checked (externally stored)
- * payload may be in it.
+ * scenario crosses that boundary in seconds. Failures lose their stack traces
+ * (they carry the recording machine's paths), and each file is checked before
+ * it is written: no secret of the stack and no claim-checked (externally
+ * stored) payload may be in it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -94,6 +95,11 @@ const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
+/** Failures' stack traces name the recording machine's paths; replay does not read them. */
+function withoutStackTraces(history: unknown): unknown {
+  return JSON.parse(JSON.stringify(history), (key, value: unknown) => (key === 'stackTrace' ? '' : value));
+}
+
 /** Every execution of the run, oldest first (a continue-as-new makes more than one). */
 async function executions(stack: Stack, workflowId: string): Promise<string[]> {
   for (let i = 0; i < 100; i++) {
@@ -120,12 +126,12 @@ async function main(): Promise<void> {
       const runs = await executions(stack, workflowId);
       for (const [i, run] of runs.entries()) {
         const history = await stack.client.workflow.getHandle(workflowId, run).fetchHistory();
-        const json = historyToJSON(history);
+        const json = JSON.stringify(withoutStackTraces(JSON.parse(historyToJSON(history))), null, 1);
         const leaked = stack.secrets.filter((secret) => json.includes(secret));
         if (leaked.length) throw new Error(`${name}: the history holds a secret of the stack`);
         if (json.includes(CLAIM_MARKER)) throw new Error(`${name}: the history holds a claim-checked payload`);
         const file = path.join(OUT_DIR, runs.length > 1 ? `${name}-${i + 1}.json` : `${name}.json`);
-        fs.writeFileSync(file, `${JSON.stringify(JSON.parse(json), null, 1)}\n`);
+        fs.writeFileSync(file, `${json}\n`);
         console.log(`${path.relative(process.cwd(), file)}: ${history.events?.length ?? 0} events`);
       }
     }

@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
+import { executionHistories, historyAsText, STORED_PAYLOAD_REFERENCE } from '../support/history';
 import { getJson, post, readStream, runAgent } from '../support/sse';
 import { startStack, type Stack } from '../support/stack';
 import { sleep, until } from '../support/wait';
@@ -27,8 +28,6 @@ import { sleep, until } from '../support/wait';
 const OUT_DIR = path.join(__dirname, 'histories');
 /** Low enough that a run of a few steps continues-as-new; the other scenarios stay below it. */
 const SUGGEST_CONTINUE_AS_NEW_AT = 60;
-/** A payload claim of the external storage; histories must carry the payloads themselves. */
-const CLAIM_MARKER = 'durable-agents.file';
 
 const dynoTool = (cmd: string, maxCalls = 3) => ({
   type: 'heroku_tool',
@@ -100,18 +99,9 @@ function withoutStackTraces(history: unknown): unknown {
   return JSON.parse(JSON.stringify(history), (key, value: unknown) => (key === 'stackTrace' ? '' : value));
 }
 
-/** Every execution of the run, oldest first (a continue-as-new makes more than one). */
-async function executions(stack: Stack, workflowId: string): Promise<string[]> {
-  for (let i = 0; i < 100; i++) {
-    const runs: { runId: string; start: number; open: boolean }[] = [];
-    for await (const w of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-      runs.push({ runId: w.runId, start: w.startTime.getTime(), open: w.status.name === 'RUNNING' });
-    }
-    // Visibility is eventually consistent: wait until the last execution is listed as closed.
-    if (runs.length > 0 && runs.every((r) => !r.open)) return runs.sort((a, b) => a.start - b.start).map((r) => r.runId);
-    await sleep(200);
-  }
-  throw new Error(`the executions of ${workflowId} did not all close`);
+/** Resolves once the run's last execution has closed (its history is then complete). */
+async function closed(stack: Stack, workflowId: string): Promise<void> {
+  await until(async () => (await stack.client.workflow.getHandle(workflowId).describe()).status.name !== 'RUNNING', `${workflowId} to close`);
 }
 
 async function main(): Promise<void> {
@@ -123,13 +113,15 @@ async function main(): Promise<void> {
       for (const file of fs.readdirSync(OUT_DIR)) if (new RegExp(`^${name}(-\\d+)?\\.json$`).test(file)) fs.rmSync(path.join(OUT_DIR, file));
       const runId = await scenario(stack);
       const workflowId = `agent-run-${runId.slice('chatcmpl-'.length)}`;
-      const runs = await executions(stack, workflowId);
-      for (const [i, run] of runs.entries()) {
-        const history = await stack.client.workflow.getHandle(workflowId, run).fetchHistory();
+      await closed(stack, workflowId);
+      const runs = await executionHistories(stack.client, workflowId);
+      for (const [i, history] of runs.entries()) {
         const json = JSON.stringify(withoutStackTraces(JSON.parse(historyToJSON(history))), null, 1);
-        const leaked = stack.secrets.filter((secret) => json.includes(secret));
-        if (leaked.length) throw new Error(`${name}: the history holds a secret of the stack`);
-        if (json.includes(CLAIM_MARKER)) throw new Error(`${name}: the history holds a claim-checked payload`);
+        // Searched with payloads decoded: in the JSON they are base64.
+        const text = historyAsText(history);
+        if (stack.secrets.some((secret) => text.includes(secret))) throw new Error(`${name}: the history holds a secret of the stack`);
+        // Replay has no payload store: the histories must carry the payloads themselves.
+        if (text.includes(STORED_PAYLOAD_REFERENCE)) throw new Error(`${name}: the history holds a claim-checked payload`);
         const file = path.join(OUT_DIR, runs.length > 1 ? `${name}-${i + 1}.json` : `${name}.json`);
         fs.writeFileSync(file, `${json}\n`);
         console.log(`${path.relative(process.cwd(), file)}: ${history.events?.length ?? 0} events`);

@@ -2,6 +2,11 @@
 // that runs each dyno's command for real with bash and streams its output, so
 // that the real `heroku-client` package and a real TLS client can be tested
 // against it. runtimes/heroku/rendezvous.ts and one-off-dyno.ts describe the protocol.
+// As strict as the Platform API where the product meets it: the version=3
+// Accept header, the token (Basic with an empty user or the account's email,
+// or Bearer), the dyno create schema, one use per attach secret. It records
+// every request and each dyno's environment and why it ended, so tests check
+// what the product asked for, not what the platform does by itself.
 //
 // CLI: tsx test/doubles/heroku-platform.ts --token T [--port P]
 //        [--rendezvous-port P] [--cert-dir D]
@@ -22,6 +27,11 @@ import { generate } from 'selfsigned';
 export interface HerokuPlatformOptions {
   /** The only API token accepted. */
   token: string;
+  /**
+   * The account's email: with Basic auth the user must be it or empty (what
+   * heroku-client sends, ":" + token). Default: test-account@example.com.
+   */
+  email?: string;
   port?: number;
   rendezvousPort?: number;
   /**
@@ -57,19 +67,52 @@ export interface CreateRecord {
   status: number;
 }
 
+/** Any API request, whatever its outcome. */
+export interface RequestRecord {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+  /** The status answered; 0 until the response is sent. */
+  status: number;
+}
+
+/** Why a dyno stopped running: its command exited, a stop call, its time_to_live, or its attached client hung up. */
+export type DynoEnd = 'exit' | 'stop' | 'ttl' | 'hangup';
+
+/** A dyno as the platform knows it. */
+export interface DynoRecord {
+  app: string;
+  name: string;
+  state: DynoState;
+  /** The environment the dyno's command got from the create call (the platform adds DYNO, PATH and HOME). */
+  env: Record<string, string>;
+  /** Set once it stopped running. */
+  endedBy?: DynoEnd;
+}
+
 export interface HerokuPlatformDouble {
   /** For HEROKU_API_URL / heroku-client's `host`. */
   url: string;
   /** PEM of the CA that signed the rendezvous certificate, for NODE_EXTRA_CA_CERTS. */
   caFile: string;
   rendezvousPort: number;
+  /** Every request, in arrival order, whatever its outcome. */
+  requests: RequestRecord[];
   /** Every POST /apps/:app/dynos, in arrival order, whatever its outcome. */
   creates: CreateRecord[];
   /** Dynos stopped through the API (actions/stop or DELETE). */
   stops: Array<{ app: string; dyno: string }>;
   /** Dyno processes still running. */
   running(): number;
+  /** Every dyno created, oldest first. */
+  dynos(): DynoRecord[];
   setCreateHandler(h: CreateHandler | undefined): void;
+  /**
+   * Whether the platform kills a dyno at its time_to_live (default true, as
+   * Heroku does). Off, only the client's own time limit stops it.
+   */
+  setTimeToLiveEnforced(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -91,8 +134,8 @@ interface Dyno {
   createdAt: string;
   updatedAt: string;
   child?: ChildProcess;
-  /** Set when the platform kills the dyno (stop, TTL, client gone). */
-  killed?: boolean;
+  /** Why it stopped running; set when the platform kills it (stop, TTL, client gone) or its command exits. */
+  endedBy?: DynoEnd;
   ttl?: NodeJS.Timeout;
 }
 
@@ -119,13 +162,16 @@ function invalidParams(b: any): string | undefined {
   return undefined;
 }
 
-/** heroku-client sends Basic base64(":" + token); other clients send Bearer. */
-function authorized(header: string | undefined, token: string): boolean {
+/** heroku-client sends Basic base64(":" + token); the CLI's netrc has the account email as user; other clients send Bearer. */
+function authorized(header: string | undefined, token: string, email: string): boolean {
   const [scheme = '', credentials = ''] = (header ?? '').split(' ');
   if (/^bearer$/i.test(scheme)) return credentials === token;
   if (!/^basic$/i.test(scheme)) return false;
   const decoded = Buffer.from(credentials, 'base64').toString();
-  return decoded.slice(decoded.indexOf(':') + 1) === token; // any user name, token as password
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return false;
+  const user = decoded.slice(0, colon);
+  return (user === '' || user === email) && decoded.slice(colon + 1) === token;
 }
 
 function herokuError(res: Response, status: number, id: string, message: string, extra: object = {}) {
@@ -178,6 +224,9 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
   const certDir = opts.certDir ?? (await mkdtemp(path.join(os.tmpdir(), 'heroku-double-')));
   const { cert, key } = await certificates(certDir);
   const missingApps = new Set(opts.missingApps ?? ['missing-app']);
+  const email = opts.email ?? 'test-account@example.com';
+  let enforceTimeToLive = true;
+  const requests: RequestRecord[] = [];
   const creates: CreateRecord[] = [];
   const stops: Array<{ app: string; dyno: string }> = [];
   const dynos: Dyno[] = [];
@@ -206,15 +255,16 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
     // 'close' waits for the output pipes to drain, so the socket ends after the last byte.
     child.on('close', (code) => {
       clearTimeout(d.ttl);
-      setState(d, code === 0 || d.killed ? 'down' : 'crashed');
+      setState(d, code === 0 || d.endedBy ? 'down' : 'crashed');
+      d.endedBy ??= 'exit';
       socket?.end();
     });
   }
 
   /** Kills the dyno's process group; output then ends without any exit marker. */
-  function kill(d: Dyno) {
+  function kill(d: Dyno, why: DynoEnd) {
     if (d.state !== 'starting' && d.state !== 'up') return;
-    d.killed = true;
+    d.endedBy = why;
     clearTimeout(d.ttl);
     if (!d.child) return setState(d, 'down'); // never attached: its attach_url no longer works
     try {
@@ -242,7 +292,7 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
         return;
       }
       socket.write('rendezvous\r\n');
-      socket.on('close', () => kill(d)); // the client hung up: the dyno goes too
+      socket.on('close', () => kill(d, 'hangup')); // the client hung up: the dyno goes too
       run(d, socket);
     };
     socket.on('data', onData);
@@ -255,7 +305,16 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
   });
   // For tests that run this double as a child process.
   app.get('/_double/state', (_req, res) => {
-    res.json({ creates, stops, running: running() });
+    res.json({ requests, creates, stops, running: running() });
+  });
+  app.use((req, res, next) => {
+    const record: RequestRecord = { method: req.method, path: req.path, headers: req.headers, body: undefined, status: 0 };
+    requests.push(record);
+    res.on('finish', () => {
+      record.body = req.body; // parsed by then, or undefined if it was not JSON
+      record.status = res.statusCode;
+    });
+    next();
   });
   app.use(express.json());
   app.post('/apps/:app/dynos', (req, res, next) => {
@@ -271,7 +330,7 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
     if (!/^application\/vnd\.heroku\+json;\s*version=3\b/.test(req.headers.accept ?? '')) {
       return herokuError(res, 406, 'not_acceptable', 'Set Accept: application/vnd.heroku+json; version=3 and try again.');
     }
-    if (!authorized(req.headers.authorization, opts.token)) {
+    if (!authorized(req.headers.authorization, opts.token, email)) {
       return herokuError(res, 401, 'unauthorized', 'Invalid credentials provided.');
     }
     next();
@@ -310,7 +369,7 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
       updatedAt: now,
     };
     dynos.push(d);
-    if (d.body.time_to_live) d.ttl = setTimeout(() => kill(d), d.body.time_to_live * 1000);
+    if (d.body.time_to_live && enforceTimeToLive) d.ttl = setTimeout(() => kill(d, 'ttl'), d.body.time_to_live * 1000);
     res.status(201).json(dynoJson(d));
     if (!d.body.attach) run(d); // detached: runs at once, output goes nowhere
   });
@@ -328,7 +387,7 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
     const d = findDyno(req, res);
     if (!d) return;
     stops.push({ app: d.app, dyno: d.name });
-    kill(d);
+    kill(d, 'stop');
     res.status(202).json({});
   };
   app.post('/apps/:app/dynos/:name/actions/stop', stop);
@@ -368,14 +427,19 @@ export async function startHerokuPlatform(opts: HerokuPlatformOptions): Promise<
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     caFile: path.join(certDir, 'ca.pem'),
     rendezvousPort,
+    requests,
     creates,
     stops,
     running,
+    dynos: () => dynos.map((d) => ({ app: d.app, name: d.name, state: d.state, env: { ...d.body.env }, endedBy: d.endedBy })),
     setCreateHandler: (h) => {
       createHandler = h;
     },
+    setTimeToLiveEnforced: (on) => {
+      enforceTimeToLive = on;
+    },
     async close() {
-      dynos.forEach(kill);
+      dynos.forEach((d) => kill(d, 'stop'));
       for (const s of rendezvousSockets) s.destroy();
       server.closeAllConnections();
       await Promise.all([new Promise((resolve) => server.close(resolve)), new Promise((resolve) => rendezvous.close(resolve))]);

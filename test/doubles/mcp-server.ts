@@ -10,8 +10,10 @@
 //   prints {"url":...} on stdout. Tests usually call startMcpHttpServer instead.
 //
 // Tools: echo (readOnlyHint), add (idempotentHint), slow (sleeps, for ttl),
-// fail (an isError result); stdio only: write_note (destructive) and crash
-// (the process exits mid-call).
+// fail (an isError result); stdio only: write_note (destructive; with
+// hold_seconds it stays in flight after writing) and crash (the process exits
+// mid-call). A stdio server reports the environment it was started with in
+// <NOTES_FILE>.env-<pid>.json, so tests can show what a stdio server is given.
 
 import * as fs from 'node:fs';
 import type { Server } from 'node:http';
@@ -56,10 +58,15 @@ function buildServer(notesFile?: string): McpServer {
   if (notesFile) {
     server.registerTool(
       'write_note',
-      { description: 'Appends a note', inputSchema: { note: z.string() }, annotations: { destructiveHint: true } },
-      ({ note }) => {
+      {
+        description: 'Appends a note',
+        inputSchema: { note: z.string(), hold_seconds: z.number().optional() },
+        annotations: { destructiveHint: true },
+      },
+      async ({ note, hold_seconds }) => {
         fs.appendFileSync(notesFile, `${note}\n`);
         const count = fs.readFileSync(notesFile, 'utf8').split('\n').filter(Boolean).length;
+        if (hold_seconds) await new Promise((resolve) => setTimeout(resolve, hold_seconds * 1000));
         return text(`saved note ${count}`);
       },
     );
@@ -135,6 +142,7 @@ async function main() {
   }
   if (!process.env.NOTES_TOKEN) throw new Error('NOTES_TOKEN is not set');
   if (!process.env.NOTES_FILE) throw new Error('NOTES_FILE is not set');
+  fs.writeFileSync(`${process.env.NOTES_FILE}.env-${process.pid}.json`, JSON.stringify(process.env));
   await buildServer(process.env.NOTES_FILE).connect(new StdioServerTransport());
   // Whoever started us is gone: do not linger as an orphan.
   process.stdin.on('end', () => process.exit(0));

@@ -1,6 +1,9 @@
 // An OpenAI-compatible chat completions server for tests: the real `openai`
 // package talks to it over HTTP on 127.0.0.1. Replies come from a handler
 // (default: the stateless `scriptedAgent`) built with the `reply` helpers.
+// As strict as OpenAI's API: a wrong key is a 401, and a conversation the API
+// would refuse (see conversationProblem) is a 400 in OpenAI's words before any
+// handler runs, so a product bug in what reaches the model fails the run.
 //
 // CLI: tsx test/doubles/model-server.ts --key K [--port P]
 //   prints {"url":...,"key":...} on stdout, serves scriptedAgent until SIGTERM.
@@ -38,7 +41,8 @@ export type ModelReply =
     })
   | (ReplyOpts & { kind: 'error'; status: number; body: unknown; headers: Record<string, string> })
   | (ReplyOpts & { kind: 'raw'; status: number; text: string; headers: Record<string, string> })
-  | { kind: 'hang' };
+  | { kind: 'hang' }
+  | { kind: 'drop' };
 
 export interface ModelRequest {
   /** The chat.completions request body. */
@@ -53,21 +57,113 @@ export type ModelHandler = (req: ModelRequest) => ModelReply | Promise<ModelRepl
 export interface RecordedRequest extends ModelRequest {
   /** Arrival time, ms since the epoch. */
   time: number;
+  /** When the client closed the connection before the answer was sent (it gave up, e.g. on cancel). */
+  abandonedAt?: number;
+}
+
+/** A request refused with a 400 before the handler saw it, and why. */
+export interface RefusedRequest {
+  body: any;
+  refusal: Refusal;
 }
 
 export interface ModelServer {
   /** Base URL; requests go to url + '/v1/chat/completions'. */
   url: string;
   key: string;
-  /** Authenticated requests, in arrival order. */
+  /** Authenticated requests the handler answered, in arrival order. */
   requests: RecordedRequest[];
+  /** Authenticated requests refused as a real upstream would (see conversationProblem). */
+  refused: RefusedRequest[];
   setHandler(h: ModelHandler): void;
   close(): Promise<void>;
 }
 
-function openAIError(status: number, message: string, code: string | null = null) {
+function openAIError(status: number, message: string, code: string | null = null, param: string | null = null) {
   const type = status === 429 ? 'rate_limit_exceeded' : status >= 500 ? 'server_error' : 'invalid_request_error';
-  return { error: { message, type, param: null, code } };
+  return { error: { message, type, param, code } };
+}
+
+/** Function names OpenAI's API accepts, in tools and in tool calls. */
+export const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+interface Refusal {
+  message: string;
+  param: string;
+  code: string | null;
+}
+
+function functionNameProblem(name: unknown, param: string): Refusal | undefined {
+  if (typeof name !== 'string' || FUNCTION_NAME.test(name)) return undefined;
+  if (name.length > 64) {
+    return {
+      message: `Invalid '${param}': string too long. Expected a string with maximum length 64, but got a string with length ${name.length} instead.`,
+      param,
+      code: 'string_above_max_length',
+    };
+  }
+  return {
+    message: `Invalid '${param}': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`,
+    param,
+    code: 'invalid_value',
+  };
+}
+
+/**
+ * What an OpenAI-compatible API refuses with a 400 before any model runs, in
+ * its own words: function names outside ^[a-zA-Z0-9_-]{1,64}$, a tool message
+ * that answers no call of the assistant message before it, and an assistant
+ * message whose tool calls are not all answered before the next message.
+ */
+export function conversationProblem(body: any): Refusal | undefined {
+  const tools: any[] = Array.isArray(body.tools) ? body.tools : [];
+  for (const [i, t] of tools.entries()) {
+    const problem = functionNameProblem(t?.function?.name, `tools[${i}].function.name`);
+    if (problem) return problem;
+  }
+  const messages: any[] = body.messages;
+  /** The calls of the last assistant message not answered yet, while its tool messages follow. */
+  let open: { at: number; ids: string[] } | undefined;
+  for (const [i, m] of messages.entries()) {
+    if (m?.role === 'tool') {
+      if (!open) {
+        return {
+          message: "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+          param: `messages.[${i}].role`,
+          code: null,
+        };
+      }
+      if (!open.ids.includes(m.tool_call_id)) {
+        return {
+          message: `Invalid parameter: 'tool_call_id' of '${String(m.tool_call_id)}' not found in 'tool_calls' of previous message.`,
+          param: `messages.[${i}].tool_call_id`,
+          code: null,
+        };
+      }
+      open.ids = open.ids.filter((id) => id !== m.tool_call_id);
+      continue;
+    }
+    if (open?.ids.length) return unanswered(open);
+    open = undefined;
+    if (m?.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length) {
+      for (const [j, c] of m.tool_calls.entries()) {
+        const problem = functionNameProblem(c?.function?.name, `messages[${i}].tool_calls[${j}].function.name`);
+        if (problem) return problem;
+      }
+      open = { at: i, ids: m.tool_calls.map((c: any) => c?.id) };
+    }
+  }
+  return open?.ids.length ? unanswered(open) : undefined;
+}
+
+function unanswered(open: { at: number; ids: string[] }): Refusal {
+  return {
+    message:
+      "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
+      `The following tool_call_ids did not have response messages: ${open.ids.join(', ')}`,
+    param: `messages.[${open.at}].role`,
+    code: null,
+  };
 }
 
 export const reply = {
@@ -110,6 +206,9 @@ export const reply = {
 
   /** Never answers; the request ends only when the client gives up. */
   hang: (): ModelReply => ({ kind: 'hang' }),
+
+  /** Closes the connection without an answer: a network error for the client. */
+  drop: (): ModelReply => ({ kind: 'drop' }),
 };
 
 /** Text of a message's content, whether a string or an array of content parts. */
@@ -257,6 +356,7 @@ export async function startModelServer(opts: { key?: string; handler?: ModelHand
   const key = opts.key ?? `sk-test-${randomBytes(12).toString('hex')}`;
   let handler = opts.handler ?? scriptedAgent;
   const requests: RecordedRequest[] = [];
+  const refused: RefusedRequest[] = [];
   const seen = new Map<string, number>();
 
   const app = express();
@@ -274,13 +374,29 @@ export async function startModelServer(opts: { key?: string; handler?: ModelHand
         res.status(400).json(openAIError(400, "'model' and 'messages' are required."));
         return;
       }
+      const refusal = conversationProblem(body);
+      if (refusal) {
+        refused.push({ body, refusal });
+        res.status(400).json(openAIError(400, refusal.message, refusal.code, refusal.param));
+        return;
+      }
       const bodyKey = JSON.stringify(body);
       const attempt = (seen.get(bodyKey) ?? 0) + 1;
       seen.set(bodyKey, attempt);
       const request: ModelRequest = { body, headers: req.headers, attempt };
-      requests.push({ ...request, time: Date.now() });
+      const recorded: RecordedRequest = { ...request, time: Date.now() };
+      requests.push(recorded);
+      let dropped = false;
+      res.once('close', () => {
+        if (!res.writableFinished && !dropped) recorded.abandonedAt = Date.now();
+      });
 
       const r = await handler(request);
+      if (r.kind === 'drop') {
+        dropped = true;
+        req.socket.destroy();
+        return;
+      }
       if (r.kind === 'hang') {
         await wait(res);
         return;
@@ -316,6 +432,7 @@ export async function startModelServer(opts: { key?: string; handler?: ModelHand
     url: `http://127.0.0.1:${port}`,
     key,
     requests,
+    refused,
     setHandler: (h) => {
       handler = h;
     },

@@ -11,6 +11,7 @@ import Heroku from 'heroku-client';
 import OpenAI from 'openai';
 import { reply, scriptedAgent, startModelServer } from '../doubles/model-server';
 import { apiError, startHerokuPlatform } from '../doubles/heroku-platform';
+import { until } from '../support/wait';
 
 const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: 'function', function: { name: 'dyno_run_command', parameters: { type: 'object' } } }];
 
@@ -68,9 +69,10 @@ test('model server: tool calls, errors, streaming and cancellation with the open
       { role: 'user', content: 'CALL dyno_run_command {}' },
       call.choices[0]!.message,
       { role: 'tool', tool_call_id: calls[0]!.id, content: 'hi' },
+      { role: 'tool', tool_call_id: calls[1]!.id, content: 'there' },
     ],
   });
-  assert.equal(done.choices[0]!.message.content, 'Done: hi');
+  assert.equal(done.choices[0]!.message.content, 'Done: hi\nthere');
   assert.equal(model.requests.length, 2);
 
   const chunks = await openai.chat.completions.create({
@@ -100,7 +102,67 @@ test('model server: tool calls, errors, streaming and cancellation with the open
     .create({ model: 'm', messages: [{ role: 'user', content: 'x' }] }, { signal: AbortSignal.timeout(100) })
     .catch((e) => e);
   assert.ok(aborted instanceof OpenAI.APIUserAbortError);
-  assert.ok(Date.now() - started < 2000);
+  assert.ok(Date.now() - started < 10_000, `aborted after ${Date.now() - started} ms`);
+  await until(() => model.requests.at(-1)!.abandonedAt !== undefined, 'the double to see the client go', 10_000);
+});
+
+test('model server: refuses with a 400 what an OpenAI-compatible API refuses, in its words', async (t) => {
+  const model = await startModelServer({ key: 'sk-right' });
+  t.after(() => model.close());
+  const openai = new OpenAI({ baseURL: `${model.url}/v1`, apiKey: model.key, maxRetries: 0 });
+  const refusal = async (body: Record<string, unknown>) => {
+    const err = await openai.chat.completions.create({ model: 'm', ...body } as never).then(
+      () => assert.fail('the request should have been refused'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+    return { message: (err.error as any).message, param: (err.error as any).param };
+  };
+  const user = { role: 'user', content: 'x' };
+  const asked = (...ids: string[]) => ({
+    role: 'assistant',
+    content: null,
+    tool_calls: ids.map((id) => ({ id, type: 'function', function: { name: 'dyno_run_command', arguments: '{}' } })),
+  });
+  const answer = (id: string) => ({ role: 'tool', tool_call_id: id, content: 'ok' });
+
+  assert.deepEqual(await refusal({ messages: [user], tools: [{ type: 'function', function: { name: 'notes/echo' } }] }), {
+    message: "Invalid 'tools[0].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+    param: 'tools[0].function.name',
+  });
+  assert.match(
+    (await refusal({ messages: [user], tools: [{ type: 'function', function: { name: 'x'.repeat(65) } }] })).message,
+    /string too long. Expected a string with maximum length 64, but got a string with length 65 instead/,
+  );
+  const badCall = { ...asked('a'), tool_calls: [{ id: 'a', type: 'function', function: { name: 'web/add', arguments: '{}' } }] };
+  assert.equal((await refusal({ messages: [user, badCall, answer('a')] })).param, 'messages[1].tool_calls[0].function.name');
+  assert.deepEqual(await refusal({ messages: [user, answer('a')] }), {
+    message: "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+    param: 'messages.[1].role',
+  });
+  assert.deepEqual(await refusal({ messages: [user, asked('a'), answer('b')] }), {
+    message: "Invalid parameter: 'tool_call_id' of 'b' not found in 'tool_calls' of previous message.",
+    param: 'messages.[2].tool_call_id',
+  });
+  // A call answered twice: the second answer follows no unanswered call.
+  assert.equal((await refusal({ messages: [user, asked('a'), answer('a'), answer('a')] })).param, 'messages.[3].tool_call_id');
+  for (const [messages, missing] of [
+    [[user, asked('a', 'b'), answer('a'), user], 'b'],
+    [[user, asked('a', 'b'), answer('b')], 'a'],
+  ] as const) {
+    assert.deepEqual(await refusal({ messages }), {
+      message:
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
+        `The following tool_call_ids did not have response messages: ${missing}`,
+      param: 'messages.[1].role',
+    });
+  }
+  assert.equal(model.refused.length, 8);
+  assert.equal(model.requests.length, 0, 'no refused request reached the handler');
+
+  // Answered in any order, then the conversation goes on: accepted.
+  const ok = await openai.chat.completions.create({ model: 'm', messages: [user, asked('a', 'b'), answer('b'), answer('a'), user] as never });
+  assert.equal(ok.choices[0]!.message.content, 'Echo: x');
 });
 
 test('scriptedAgent directives', () => {
@@ -145,6 +207,14 @@ test('heroku platform: heroku-client creates a dyno, rendezvous streams its outp
   assert.equal(out, 'rendezvous\r\nhi\n\uFFFF heroku-command-exit-status: 0\n');
   assert.equal((await heroku.get(`/apps/my-app/dynos/${dyno.name}`)).state, 'down');
   assert.equal(platform.running(), 0);
+  assert.deepEqual(platform.dynos(), [{ app: 'my-app', name: dyno.name, state: 'down', env: { FOO: 'bar' }, endedBy: 'exit' }]);
+  assert.deepEqual(
+    platform.requests.map((r) => [r.method, r.path, r.status]),
+    [
+      ['POST', '/apps/my-app/dynos', 201],
+      ['GET', `/apps/my-app/dynos/${dyno.name}`, 200],
+    ],
+  );
   // The secret works once only.
   assert.equal(await rendezvous(dyno.attach_url, platform.caFile), '');
 });
@@ -158,17 +228,21 @@ test('heroku platform: API errors', async (t) => {
 
   const wrongToken = new Heroku({ token: 'wrong', host: platform.url });
   assert.deepEqual(await create({ command: 'true' }, wrongToken), [401, 'unauthorized']);
+  // Basic auth: the user is empty (heroku-client) or the account's email; anyone else is refused, token or not.
+  const asUser = (user: string) => new Heroku({ auth: `${user}:right-token`, host: platform.url } as never);
+  assert.equal((await create({ command: 'true' }, asUser('test-account@example.com'))).state, 'starting');
+  assert.deepEqual(await create({ command: 'true' }, asUser('someone-else@example.com')), [401, 'unauthorized']);
   assert.deepEqual(await create({ command: 'true' }, heroku, 'missing-app'), [404, 'not_found']);
   assert.deepEqual(await create({ command: 'true', time_to_live: 0 }), [422, 'invalid_params']);
   assert.deepEqual(await create({ command: 'true', env: { 'A-B': 'x' } }), [422, 'invalid_params']);
   assert.deepEqual(await create({}), [422, 'invalid_params']);
 
-  platform.setCreateHandler(({ call }) => (call === 6 ? apiError(429, 'rate_limit', 'Slow down.') : undefined));
+  platform.setCreateHandler(({ call }) => (call === 8 ? apiError(429, 'rate_limit', 'Slow down.') : undefined));
   assert.deepEqual(await create({ command: 'true' }), [429, 'rate_limit']);
   assert.equal((await create({ command: 'true' })).state, 'starting');
   assert.deepEqual(
     platform.creates.map((c) => c.status),
-    [401, 404, 422, 422, 422, 429, 201],
+    [401, 201, 401, 404, 422, 422, 422, 429, 201],
   );
 });
 
@@ -183,11 +257,29 @@ test('heroku platform: time_to_live and actions/stop kill the dyno without an ex
 
   const stopped = await heroku.post('/apps/a/dynos', { body: { command, attach: true } });
   const output = rendezvous(stopped.attach_url, platform.caFile);
-  while (platform.running() === 0) await new Promise((r) => setTimeout(r, 10));
+  await until(() => platform.running() === 1, 'the dyno to run', 10_000);
   assert.deepEqual(await heroku.post(`/apps/a/dynos/${stopped.name}/actions/stop`), {});
   assert.equal(await output, 'rendezvous\r\nstarted\n');
   assert.deepEqual(platform.stops, [{ app: 'a', dyno: stopped.name }]);
   assert.equal(platform.running(), 0);
+  assert.deepEqual(
+    platform.dynos().map((d) => [d.name, d.endedBy]),
+    [
+      [ttl.name, 'ttl'],
+      [stopped.name, 'stop'],
+    ],
+  );
+
+  // Without the platform's own time limit, only a stop or a hang-up ends the dyno.
+  platform.setTimeToLiveEnforced(false);
+  const lingering = await heroku.post('/apps/a/dynos', { body: { command, attach: true, time_to_live: 1 } });
+  const lingeringOutput = rendezvous(lingering.attach_url, platform.caFile);
+  await until(() => platform.running() === 1, 'the dyno to run', 10_000);
+  await new Promise((r) => setTimeout(r, 2_000));
+  assert.equal(platform.running(), 1, 'still running after its time_to_live');
+  await heroku.post(`/apps/a/dynos/${lingering.name}/actions/stop`);
+  assert.equal(await lingeringOutput, 'rendezvous\r\nstarted\n');
+  assert.equal(platform.dynos().at(-1)!.endedBy, 'stop');
 });
 
 test('both doubles run as child processes', async (t) => {

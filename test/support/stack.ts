@@ -88,6 +88,10 @@ export interface Stack {
   addWorker(extraEnv?: NodeJS.ProcessEnv): Promise<ServiceProcess>;
   /** Every secret the stack uses, for leak checks. */
   secrets: string[];
+  /** PAYLOAD_STORE_DIR of the API and the workers: payloads kept out of history. */
+  payloadDir: string;
+  /** The Temporal dev server's log file (across restarts). */
+  temporalLog: string;
   /** SIGKILLs the Temporal server and starts it again on the same port and SQLite file; `whileDown` runs in between. */
   restartTemporal(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
@@ -109,6 +113,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     dynamicConfig: opts.dynamicConfig,
   };
   const stack = {} as Stack;
+  stack.payloadDir = path.join(dir, 'payloads');
+  stack.temporalLog = serverOptions.logFile;
   stack.temporal = await startDevServer(serverOptions);
   stack.model = await startModelServer({ key: modelKey });
   stack.heroku = await startHerokuPlatform({ token: herokuToken });
@@ -118,7 +124,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     TEMPORAL_ADDRESS: stack.temporal.address,
-    PAYLOAD_STORE_DIR: path.join(dir, 'payloads'),
+    PAYLOAD_STORE_DIR: stack.payloadDir,
   });
   const workerEnv = (): NodeJS.ProcessEnv => ({
     ...baseEnv(),
@@ -177,7 +183,10 @@ export function useStack(options: StackOptions | (() => StackOptions | Promise<S
     current = await startStack(typeof options === 'function' ? await options() : options);
   });
   after(async () => {
+    const refused = current?.model.refused ?? [];
     await current?.stop();
+    // A conversation a real upstream refuses is a product bug, even where the test only looked at the outcome.
+    if (refused.length) throw new Error(`the model double refused ${refused.length} request(s): ${refused.map((r) => r.refusal.message).join('; ')}`);
   });
   const started = (): Stack => {
     if (!current) throw new Error('the stack is not started yet: use it in a test');

@@ -8,6 +8,7 @@ import OpenAI from 'openai';
 import { UPSTREAM_ERROR, type ModelCallInput, type ModelCallResult } from '../contract/run-contract';
 import type { AssistantMessage } from '../contract/wire';
 import { withHeartbeats } from './heartbeat';
+import { ModelToolNames } from './model-tool-names';
 
 export function createModelCaller(inference: { url: string; key: string }) {
   const client = new OpenAI({
@@ -19,10 +20,11 @@ export function createModelCaller(inference: { url: string; key: string }) {
 
   return withHeartbeats(async function callModel(input: ModelCallInput): Promise<ModelCallResult> {
     const signal = Context.current().cancellationSignal;
+    const names = new ModelToolNames(input.tools.map((f) => f.name));
     const request: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = {
       model: input.model,
-      messages: input.messages,
-      ...(input.tools.length ? { tools: input.tools.map((f) => ({ type: 'function' as const, function: f })) } : {}),
+      messages: names.conversation(input.messages),
+      ...(input.tools.length ? { tools: names.functions(input.tools).map((f) => ({ type: 'function' as const, function: f })) } : {}),
       ...(input.params.max_tokens !== undefined ? { max_tokens: input.params.max_tokens } : {}),
       ...(input.params.temperature !== undefined ? { temperature: input.params.temperature } : {}),
       ...(input.params.top_p !== undefined ? { top_p: input.params.top_p } : {}),
@@ -34,7 +36,8 @@ export function createModelCaller(inference: { url: string; key: string }) {
     } catch (err) {
       throw classify(err, signal);
     }
-    return toResult(completion);
+    const result = toResult(completion);
+    return { ...result, message: names.answer(result.message) };
   });
 }
 

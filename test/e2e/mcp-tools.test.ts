@@ -10,13 +10,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { workflowIdFor } from '../../common/run-ids';
 import { freePort } from '../../dev/dev-server';
 import { startMcpHttpServer, type McpHttpServer } from '../doubles/mcp-server';
 import { historyText, workflowInput } from '../support/history';
 import { useStack } from '../support/stack';
 import { getJson, post, readStream, runAgent } from '../support/sse';
+import { sleep, until, within } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '../..');
 const SERVER_SCRIPT = path.join(ROOT, 'test/doubles/mcp-server.ts');
@@ -70,7 +70,13 @@ async function run(content: string, tools: unknown[]) {
 const toolContents = (res: { messages: any[] }) =>
   res.messages.filter((m) => m.object === 'tool.completion').map((m) => m.choices[0].message.content as string);
 
-/** Workflow history as text, payloads decoded. */
+/**
+ * How the model calls an MCP tool: OpenAI-compatible APIs allow only
+ * ^[a-zA-Z0-9_-]{1,64}$ function names, so `notes/echo` reaches the model as
+ * `notes__echo`; the scripted model calls it by that name.
+ */
+const modelName = (name: string) => name.replace('/', '__');
+const callLine = (name: string, args: string) => `CALL ${modelName(name)} ${args}`;
 
 const ECHO_SCHEMA = {
   type: 'object',
@@ -156,22 +162,31 @@ describe('GET /v1/mcp/servers', () => {
 });
 
 describe('calling MCP tools', () => {
-  test('by namespaced name: the payload is the CallToolResult JSON; the model sees the server schema', async () => {
-    const res = await run('CALL notes/echo {"text":"hello"}', [mcpTool('notes/echo')]);
+  test('by namespaced name: the payload is the CallToolResult JSON; the model sees the server schema under a valid name', async () => {
+    const res = await run(callLine('notes/echo', '{"text":"hello"}'), [mcpTool('notes/echo')]);
+    // The client sees <namespace>/<tool> everywhere: the call, the tool message's name and its content.
+    assert.deepEqual(
+      res.messages[0].choices[0].message.tool_calls.map((c: any) => c.function),
+      [{ name: 'notes/echo', arguments: '{"text":"hello"}' }],
+    );
     const tool = res.messages[1].choices[0].message;
     assert.equal(tool.name, 'notes/echo');
     assert.equal(tool.content, `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"hello"}],"isError":false}`);
     assert.equal(res.messages[2].choices[0].message.content, `Done: ${tool.content}`);
 
-    const upstream = stack.model.requests.find((r) => r.body.messages[0].content === 'CALL notes/echo {"text":"hello"}')!;
+    // The model sees notes__echo, in the tool list and in the conversation it is sent back.
+    const upstream = stack.model.requests.filter((r) => r.body.messages[0].content === callLine('notes/echo', '{"text":"hello"}'));
     const { $schema: _draft, ...parameters } = ECHO_SCHEMA;
-    assert.deepEqual(upstream.body.tools, [
-      { type: 'function', function: { name: 'notes/echo', description: 'Returns the text it is given', parameters } },
+    assert.deepEqual(upstream[0]!.body.tools, [
+      { type: 'function', function: { name: 'notes__echo', description: 'Returns the text it is given', parameters } },
     ]);
+    assert.equal(upstream[1]!.body.messages[1].tool_calls[0].function.name, 'notes__echo');
+    assert.equal(upstream[1]!.body.messages[2].name, 'notes__echo');
+    assert.deepEqual(stack.model.refused, []);
   });
 
   test('by bare name where it is unique; a destructive tool runs exactly once per call', async () => {
-    const res = await run('CALL notes/write_note {"note":"first"}', [mcpTool('write_note')]);
+    const res = await run(callLine('notes/write_note', '{"note":"first"}'), [mcpTool('write_note')]);
     assert.deepEqual(toolContents(res), [
       `Tool 'notes/write_note' returned result: {"content":[{"type":"text","text":"saved note 1"}],"isError":false}`,
     ]);
@@ -180,20 +195,20 @@ describe('calling MCP tools', () => {
 
   test('over streamable HTTP, with the configured headers', async () => {
     const before = web.calls.length;
-    const res = await run('CALL web/add {"a":2,"b":3}', [mcpTool('web/add')]);
+    const res = await run(callLine('web/add', '{"a":2,"b":3}'), [mcpTool('web/add')]);
     assert.deepEqual(toolContents(res), [`Tool 'web/add' returned result: {"content":[{"type":"text","text":"5"}],"isError":false}`]);
     assert.deepEqual(web.calls.slice(before), ['add']);
   });
 
   test('a tool description from the request replaces the server’s', async () => {
-    const res = await run('CALL notes/add {"a":1,"b":1}', [{ ...mcpTool('notes/add'), description: 'Use for sums' }]);
+    const res = await run(callLine('notes/add', '{"a":1,"b":1}'), [{ ...mcpTool('notes/add'), description: 'Use for sums' }]);
     assert.equal(toolContents(res)[0], `Tool 'notes/add' returned result: {"content":[{"type":"text","text":"2"}],"isError":false}`);
-    const upstream = stack.model.requests.find((r) => r.body.messages[0].content === 'CALL notes/add {"a":1,"b":1}')!;
+    const upstream = stack.model.requests.find((r) => r.body.messages[0].content === callLine('notes/add', '{"a":1,"b":1}'))!;
     assert.equal(upstream.body.tools[0].function.description, 'Use for sums');
   });
 
   test('an isError result from the server is passed through', async () => {
-    const res = await run('CALL web/fail {}', [mcpTool('web/fail')]);
+    const res = await run(callLine('web/fail', '{}'), [mcpTool('web/fail')]);
     assert.deepEqual(toolContents(res), [
       `Tool 'web/fail' returned result: {"content":[{"type":"text","text":"the tool failed on purpose"}],"isError":true}`,
     ]);
@@ -201,8 +216,9 @@ describe('calling MCP tools', () => {
 
   test('ttl_seconds bounds the call; the model reads that it timed out', async () => {
     const started = Date.now();
-    const res = await run('CALL notes/slow {"seconds":10}', [mcpTool('notes/slow', { ttl_seconds: 1 })]);
-    assert.ok(Date.now() - started < 8_000);
+    // Far longer than the ttl, so ending well before it shows the ttl cut the call.
+    const res = await run(callLine('notes/slow', '{"seconds":90}'), [mcpTool('notes/slow', { ttl_seconds: 1 })]);
+    assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
     assert.deepEqual(toolContents(res), [
       `Tool 'notes/slow' returned result: {"content":[{"type":"text","text":"'notes/slow' did not answer within ttl_seconds (1s); the call was cancelled."}],"isError":true}`,
     ]);
@@ -210,13 +226,13 @@ describe('calling MCP tools', () => {
 
   test('arguments that do not match the server schema are not sent', async () => {
     const before = web.calls.length;
-    const res = await run('CALL web/add {"a":"x"}', [mcpTool('web/add')]);
+    const res = await run(callLine('web/add', '{"a":"x"}'), [mcpTool('web/add')]);
     assert.match(toolContents(res)[0]!, /^Tool 'web\/add' returned result: Error: invalid arguments: .*; the tool was not run\.$/);
     assert.equal(web.calls.length, before);
   });
 
   test('max_calls caps how often the model may call an MCP tool', async () => {
-    const res = await runAgent(stack, userAsks('LOOP notes/echo {"text":"again"}', [mcpTool('notes/echo', { max_calls: 2 })]));
+    const res = await runAgent(stack, userAsks('LOOP notes__echo {"text":"again"}', [mcpTool('notes/echo', { max_calls: 2 })]));
     seen.push(res.raw);
     const results = toolContents(res);
     assert.equal(results[0], `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"again"}],"isError":false}`);
@@ -225,41 +241,67 @@ describe('calling MCP tools', () => {
   });
 
   test('cancelling the run cancels the MCP request in flight', async () => {
-    const res = await post(stack, userAsks('CALL web/slow {"seconds":60}', [mcpTool('web/slow', { ttl_seconds: 90 })]));
+    const res = await post(stack, userAsks(callLine('web/slow', '{"seconds":60}'), [mcpTool('web/slow', { ttl_seconds: 90 })]));
     const runId = res.headers.get('agent-run-id')!;
     const reading = readStream(res);
-    while (!web.calls.includes('slow')) await sleep(100);
+    await until(() => web.calls.includes('slow'), 'the call to reach the server', 30_000);
     const started = Date.now();
     assert.equal((await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' })).status, 202);
-    const stream = await reading;
+    const stream = await within(reading, 'the stream to end after the cancel', 30_000);
     seen.push(stream.raw);
-    assert.ok(Date.now() - started < 10_000, `stream ended ${Date.now() - started} ms after cancel`);
+    assert.ok(Date.now() - started < 20_000, `stream ended ${Date.now() - started} ms after cancel`);
     assert.deepEqual(
       stream.frames.map((f) => f.event),
       ['message', 'error', 'done'],
     );
     assert.equal(JSON.parse(stream.frames[1]!.data).error.type, 'cancelled');
     // The worker told the server it gave up (notifications/cancelled).
-    while (web.cancellations === 0) {
-      assert.ok(Date.now() - started < 10_000, 'no notifications/cancelled reached the server');
-      await sleep(100);
-    }
+    await until(() => web.cancellations > 0, 'notifications/cancelled to reach the server', 30_000);
+    assert.ok(Date.now() - started < 20_000, `the server heard of the cancel ${Date.now() - started} ms later`);
   });
 
   test('a stdio server that dies mid-call is reported, then started again for the next call', async () => {
-    const crashed = await run('CALL notes/crash {}', [mcpTool('notes/crash')]);
+    const crashed = await run(callLine('notes/crash', '{}'), [mcpTool('notes/crash')]);
     assert.match(
       toolContents(crashed)[0]!,
       /^Tool 'notes\/crash' returned result: \{"content":\[\{"type":"text","text":"the connection to MCP server 'notes' broke during the call \(.*\), so its outcome is unknown; the server will be reconnected on the next call\."\}\],"isError":true\}$/,
     );
-    const res = await run('CALL notes/echo {"text":"back"}', [mcpTool('notes/echo')]);
+    const res = await run(callLine('notes/echo', '{"text":"back"}'), [mcpTool('notes/echo')]);
     assert.equal(toolContents(res)[0], `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"back"}],"isError":false}`);
+  });
+});
+
+describe('a destructive tool whose worker dies mid-call', () => {
+  test('is not run again: the note is written once, and the model reads that the outcome is unknown', { timeout: 120_000 }, async () => {
+    const note = `held-${randomBytes(6).toString('hex')}`;
+    const res = await post(stack, userAsks(callLine('notes/write_note', JSON.stringify({ note, hold_seconds: 60 })), [mcpTool('notes/write_note')]));
+    const reading = readStream(res);
+    await until(() => fs.existsSync(notesFile) && fs.readFileSync(notesFile, 'utf8').includes(note), 'the note to be written', 30_000);
+    await stack.worker.kill('SIGKILL');
+    await stack.worker.start();
+
+    // The heartbeat timeout (15 s) tells Temporal the worker is gone.
+    const stream = await within(reading, 'the stream to end', 90_000);
+    seen.push(stream.raw);
+    assert.deepEqual(toolContents(stream), [
+      "Tool 'notes/write_note' returned result: Error: the outcome of this 'notes/write_note' call is unknown " +
+        '(the worker running it stopped responding); it was not retried because it may have side effects.',
+    ]);
+    assert.equal(
+      fs
+        .readFileSync(notesFile, 'utf8')
+        .split('\n')
+        .filter((line) => line === note).length,
+      1,
+      'the note was written once',
+    );
   });
 });
 
 describe('the workflow input', () => {
   test('carries the side-effect class from the annotations, and no secret reaches history or events', async () => {
-    const res = await run('CALL notes/echo {"text":"x"}', [
+    const marker = `echoed-${randomBytes(6).toString('hex')}`;
+    const res = await run(callLine('notes/echo', JSON.stringify({ text: marker })), [
       mcpTool('notes/echo'),
       mcpTool('web/add'),
       mcpTool('write_note', { target_app_name: 'ignored', dyno_size: 'performance-l' }),
@@ -277,6 +319,8 @@ describe('the workflow input', () => {
     assert.deepEqual(input.tools[2].runtime, { dyno_size: 'performance-l', ttl_seconds: 120, max_calls: 3, tool_params: {} });
 
     const history = await historyText(stack.client, workflowIdFor(runId));
+    // Positive control: the tool's payloads are searched as text, not as base64.
+    assert.ok(history.includes(marker), 'the echoed text is found in the history');
     for (const secret of [notesToken, webToken]) {
       assert.equal(history.includes(secret), false);
       assert.equal(res.raw.includes(secret), false);
@@ -324,7 +368,7 @@ describe('validation before the stream', () => {
   }
 
   test('a ttl above 120 is accepted up to MCP_MAX_TTL_SECONDS', async () => {
-    const res = await run('CALL notes/echo {"text":"long"}', [mcpTool('notes/echo', { ttl_seconds: 300 })]);
+    const res = await run(callLine('notes/echo', '{"text":"long"}'), [mcpTool('notes/echo', { ttl_seconds: 300 })]);
     assert.equal(toolContents(res)[0], `Tool 'notes/echo' returned result: {"content":[{"type":"text","text":"long"}],"isError":false}`);
   });
 });
@@ -334,7 +378,7 @@ describe('servers that come up later', () => {
     late = await startMcpHttpServer({ token: webToken, port: latePort });
     // A server is re-listed at most every 5 s on unknown names; let that pass since the last attempt.
     await sleep(5_500);
-    const res = await run('CALL late/add {"a":20,"b":22}', [mcpTool('late/add')]);
+    const res = await run(callLine('late/add', '{"a":20,"b":22}'), [mcpTool('late/add')]);
     assert.equal(toolContents(res)[0], `Tool 'late/add' returned result: {"content":[{"type":"text","text":"42"}],"isError":false}`);
     const { body } = await getJson(stack, '/v1/mcp/servers');
     assert.equal(body[2].server_status, 'registered');
@@ -361,6 +405,25 @@ describe('servers that come up later', () => {
 });
 
 describe('secrets', () => {
+  test("a stdio server gets only its own env and the basics (HOME, PATH, ...), never the service's", () => {
+    // Each stdio server the API and the worker started wrote down its environment.
+    const reports = fs.readdirSync(dir).filter((f) => f.startsWith('notes.txt.env-'));
+    assert.ok(reports.length >= 2, `expected the reports of the API's and the worker's servers, got ${reports.join(', ')}`);
+    const basics = ['HOME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER'];
+    for (const report of reports) {
+      const env = JSON.parse(fs.readFileSync(path.join(dir, report), 'utf8')) as Record<string, string>;
+      assert.equal(env.NOTES_TOKEN, notesToken);
+      assert.deepEqual(
+        Object.keys(env)
+          .filter((k) => !basics.includes(k))
+          .sort(),
+        ['NOTES_FILE', 'NOTES_TOKEN'],
+        `${report}: ${Object.keys(env).join(' ')}`,
+      );
+      for (const secret of [...stack.secrets, webToken]) assert.equal(JSON.stringify(env).includes(secret), false, `${report} holds a secret`);
+    }
+  });
+
   test('the env and header secrets appear in no response and no process output', () => {
     for (const secret of [notesToken, webToken]) {
       for (const text of [...seen, stack.worker.output, stack.api.output]) assert.equal(text.includes(secret), false);

@@ -7,6 +7,7 @@ import { beforeEach, describe, test } from 'node:test';
 import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
 import { useStack } from '../support/stack';
 import { getJson, post, readStream, runAgent } from '../support/sse';
+import { until, within } from '../support/wait';
 
 const stack = useStack();
 beforeEach(() => stack.model.setHandler(scriptedAgent));
@@ -23,10 +24,18 @@ async function statusOf(runId: string) {
   return (await getJson(stack, `/v1/agents/runs/${runId}`)).body;
 }
 
+const workflowOf = (runId: string) => stack.client.workflow.getHandle(`agent-run-${runId.slice('chatcmpl-'.length)}`);
+
+/** The attempt each activity completed in, and the failure of the attempt before it (what the Temporal UI shows). */
 async function attemptsOf(runId: string): Promise<number[]> {
-  const history = await stack.client.workflow.getHandle(`agent-run-${runId.slice('chatcmpl-'.length)}`).fetchHistory();
-  return history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt!);
+  return (await startedActivities(runId)).map((a) => a.attempt!);
 }
+async function startedActivities(runId: string) {
+  const history = await workflowOf(runId).fetchHistory();
+  return history.events!.flatMap((e) => e.activityTaskStartedEventAttributes ?? []);
+}
+
+const modelRequestsFor = (content: string) => stack.model.requests.filter((r) => r.body.messages[0].content === content);
 
 describe('upstream model failures', () => {
   test('5xx answers are retried by Temporal, each retry an attempt, and the run completes', async () => {
@@ -84,7 +93,7 @@ describe('upstream model failures', () => {
     assert.equal(stack.model.requests.filter((r) => r.body.messages[0].content === 'garbage').length, 5);
   });
 
-  test('an answer without choices is a clear error', async () => {
+  test('an answer without choices is a clear error, shown on the attempt, and retried', async () => {
     stack.model.setHandler(({ attempt, body }) =>
       attempt === 1
         ? reply.raw(200, JSON.stringify({ id: 'x', object: 'chat.completion', choices: [] }), { 'content-type': 'application/json' })
@@ -92,26 +101,72 @@ describe('upstream model failures', () => {
     );
     const res = await runAgent(stack, ask('empty'));
     assert.equal(res.messages[0].choices[0].message.content, 'Echo: empty');
+    const [started] = await startedActivities(res.headers.get('agent-run-id')!);
+    assert.equal(started!.attempt, 2);
+    assert.equal(started!.lastFailure?.message, 'the upstream model API answered without any choices');
+  });
+
+  for (const [name, failure, message] of [
+    ['408 (request timeout)', reply.error(408), 'the upstream model API answered 408: Simulated error 408'],
+    ['409 (conflict)', reply.error(409), 'the upstream model API answered 409: Simulated error 409'],
+    ['a dropped connection', reply.drop(), 'the upstream model API could not be reached or gave an unreadable answer: Connection error.'],
+  ] as const) {
+    test(`${name} is retried, and the run completes`, async () => {
+      const content = `retry after ${name}`;
+      stack.model.setHandler(failFirst(1, failure));
+      const res = await runAgent(stack, ask(content));
+      assert.equal(res.messages[0].choices[0].message.content, `Echo: ${content}`);
+      assert.equal(modelRequestsFor(content).length, 2);
+      const [started] = await startedActivities(res.headers.get('agent-run-id')!);
+      assert.equal(started!.attempt, 2);
+      assert.equal(started!.lastFailure?.message, message);
+    });
+  }
+
+  test('a Retry-After longer than 2 minutes is capped at 2 minutes', async () => {
+    stack.model.setHandler(() => reply.error(429, undefined, { 'retry-after': '86400' }));
+    const res = await post(stack, ask('come back tomorrow'));
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    let next: { failedAt: number; nextAt: number } | undefined;
+    await until(async () => {
+      const pending = (await workflowOf(runId).describe()).raw.pendingActivities?.[0];
+      const failedAt = Number(pending?.lastAttemptCompleteTime?.seconds);
+      const nextAt = Number(pending?.nextAttemptScheduleTime?.seconds);
+      if (pending?.attempt === 2 && failedAt && nextAt) next = { failedAt, nextAt };
+      return next !== undefined;
+    }, 'the retry of the rate-limited call to be scheduled');
+    const delay = next!.nextAt - next!.failedAt;
+    assert.ok(delay >= 115 && delay <= 125, `the next attempt is ${delay} s after the failed one, not 120 s`);
+    assert.equal(modelRequestsFor('come back tomorrow').length, 1);
+    await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
+    await within(reading, 'the cancelled stream to end', 30_000);
   });
 });
 
 describe('cancel', () => {
-  test('stops a run in a model call within seconds; the stream ends with a cancelled error; twice is harmless', async () => {
+  test('stops a run in a model call within seconds: the upstream request is aborted, the stream ends with a cancelled error; twice is harmless', async () => {
     stack.model.setHandler(() => reply.hang());
     const res = await post(stack, ask('hang'));
     const runId = res.headers.get('agent-run-id')!;
     const reading = readStream(res);
-    await new Promise((r) => setTimeout(r, 1000));
+    // Cancelled only once the model call is in flight, however slow the machine.
+    await until(() => modelRequestsFor('hang').length === 1, 'the model call to reach the upstream');
+    const [request] = modelRequestsFor('hang');
     const started = Date.now();
     const cancel = await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
     assert.equal(cancel.status, 202);
-    const stream = await reading;
-    assert.ok(Date.now() - started < 10_000, `stream ended ${Date.now() - started} ms after cancel`);
+    const stream = await within(reading, 'the stream to end after the cancel', 30_000);
+    assert.ok(Date.now() - started < 20_000, `stream ended ${Date.now() - started} ms after cancel`);
     assert.deepEqual(
       stream.frames.map((f) => f.event),
       ['error', 'done'],
     );
     assert.deepEqual(JSON.parse(stream.frames[0]!.data), { error: { code: 499, type: 'cancelled', message: 'the run was cancelled' } });
+    // The worker gave up the HTTP request itself, not just the run.
+    await until(() => request!.abandonedAt !== undefined, 'the upstream request to be aborted', 20_000);
+    assert.ok(request!.abandonedAt! - started < 20_000, `aborted ${request!.abandonedAt! - started} ms after the cancel`);
+    assert.equal(modelRequestsFor('hang').length, 1, 'the call was not made again');
     assert.equal((await statusOf(runId)).status, 'cancelled');
     const again = await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
     assert.equal(again.status, 202);
@@ -119,7 +174,7 @@ describe('cancel', () => {
     assert.equal((await getJson(stack, `/v1/agents/runs/chatcmpl-000000000000000000000000/cancel`, { method: 'POST' })).status, 404);
   });
 
-  test('stops a running dyno', async () => {
+  test('stops a running dyno: the worker asks the platform to stop it', async () => {
     const res = await post(stack, {
       model: 'm',
       messages: [{ role: 'user', content: 'CALL dyno_run_command {}' }],
@@ -133,18 +188,17 @@ describe('cancel', () => {
     });
     const runId = res.headers.get('agent-run-id')!;
     const reading = readStream(res);
-    const stopsBefore = stack.heroku.stops.length;
-    for (let i = 0; i < 50 && stack.heroku.running() === 0; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(stack.heroku.running(), 1);
+    const dyno = () => stack.heroku.dynos().find((d) => d.env.TOOL_CALL_ID?.startsWith(`${runId}:`));
+    await until(() => dyno()?.state === 'up', 'the dyno to run');
     await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
-    const stream = await reading;
+    const stream = await within(reading, 'the stream to end after the cancel', 30_000);
     assert.deepEqual(
       stream.frames.map((f) => f.event),
       ['message', 'error', 'done'],
     );
-    for (let i = 0; i < 100 && stack.heroku.running() > 0; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(stack.heroku.running(), 0);
-    assert.ok(stack.heroku.stops.length > stopsBefore);
+    // A stop call for this dyno, made by the worker (the platform's own time_to_live is 120 s away).
+    await until(() => stack.heroku.stops.some((s) => s.dyno === dyno()!.name), 'a stop call for the dyno', 20_000);
+    await until(() => dyno()!.state === 'down', 'the dyno to be down', 20_000);
   });
 });
 
@@ -176,5 +230,26 @@ describe('Idempotency-Key', () => {
     assert.deepEqual(await res.json(), {
       error: { code: 409, type: 'idempotency_error', message: 'Idempotency-Key was already used with a different request body' },
     });
+  });
+
+  test('a key is scoped to the API key that sent it: another caller with the same key gets a run of its own', async () => {
+    const key = `key-shared-${Date.now()}`;
+    const other = { ...stack, apiKey: 'other-key' };
+    const mine = await runAgent(stack, ask('scoped once'), { 'Idempotency-Key': key });
+    const theirs = await runAgent(other, ask('scoped once'), { 'Idempotency-Key': key });
+    // A different body under the same key is no conflict across callers either.
+    const theirsToo = await post(other, ask('scoped, another body'), { 'Idempotency-Key': `${key}-2` });
+    const mineToo = await post(stack, ask('scoped, yet another body'), { 'Idempotency-Key': `${key}-2` });
+    assert.deepEqual([theirsToo.status, mineToo.status], [200, 200]);
+    await Promise.all([theirsToo.text(), mineToo.text()]);
+
+    assert.notEqual(theirs.headers.get('agent-run-id'), mine.headers.get('agent-run-id'));
+    assert.equal(modelRequestsFor('scoped once').length, 2, 'each caller got a run of its own');
+    // Each caller re-attaches to its own run.
+    const mineAgain = await runAgent(stack, ask('scoped once'), { 'Idempotency-Key': key });
+    const theirsAgain = await runAgent(other, ask('scoped once'), { 'Idempotency-Key': key });
+    assert.equal(mineAgain.headers.get('agent-run-id'), mine.headers.get('agent-run-id'));
+    assert.equal(theirsAgain.headers.get('agent-run-id'), theirs.headers.get('agent-run-id'));
+    assert.equal(modelRequestsFor('scoped once').length, 2);
   });
 });

@@ -6,15 +6,33 @@
  * file) are separate OS processes of the test stack.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { beforeEach, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
 import { useStack, type ServiceProcess } from '../support/stack';
 import { getJson, post, readStream, type Frame, type StreamResult } from '../support/sse';
 import { sleep, until, within } from '../support/wait';
 
-const stack = useStack({ persistent: true });
+/** A web page whose first request never answers (the worker dies meanwhile) and whose later ones do. */
+const page = { url: '', requests: 0, server: undefined as http.Server | undefined };
+before(async () => {
+  page.server = http.createServer((_req, res) => {
+    if (++page.requests === 1) return;
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body><h1>Back again</h1></body></html>');
+  });
+  await new Promise<void>((resolve) => page.server!.listen(0, '127.0.0.1', resolve));
+  page.url = `http://127.0.0.1:${(page.server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  page.server?.closeAllConnections();
+  await new Promise((resolve) => page.server?.close(resolve));
+});
+
+const stack = useStack({ persistent: true, workerEnv: { FETCH_ALLOW_HOSTS: '127.0.0.1' } });
 beforeEach(() => stack.model.setHandler(scriptedAgent));
 
 const TEST_TIMEOUT = { timeout: 120_000 };
@@ -154,9 +172,78 @@ describe('the worker is killed (SIGKILL)', () => {
     assert.equal(dynoCreatesOf(stream.runId).length, 1, 'the side-effecting tool ran once');
     assert.equal(modelRequestsOf(tag).length, 2);
     assert.equal(modelRequestsOf(tag)[1]!.body.messages.at(-1).content, unknown);
-    assert.equal(stack.heroku.running(), 0, 'the dyno of the dead worker was not left running');
+    // The dyno did not outlive its worker: it was attached, so the platform ended it when the worker's connection
+    // dropped (and its time_to_live bounds it anyway). That is Heroku's doing; the worker's part is asking for both.
+    const [create] = dynoCreatesOf(stream.runId);
+    assert.deepEqual([create!.body.attach, create!.body.time_to_live], [true, 120]);
+    assert.equal(stack.heroku.dynos().find((d) => d.env.TOOL_CALL_ID === create!.body.env.TOOL_CALL_ID)?.endedBy, 'hangup');
     assert.equal((await statusOf(stream.runId)).status, 'completed');
   });
+
+  test('during a read-only tool (html_to_markdown): a new worker runs it again and the model gets its result', TEST_TIMEOUT, async () => {
+    const tag = newTag();
+    const requestsBefore = page.requests;
+    const stream = follow(
+      await post(stack, {
+        model: 'm',
+        messages: [{ role: 'user', content: `${tag}\nCALL html_to_markdown {"url":"${page.url}/page"}` }],
+        tools: [{ type: 'heroku_tool', name: 'html_to_markdown', runtime_params: { ttl_seconds: 60 } }],
+      }),
+    );
+    await until(() => page.requests === requestsBefore + 1, 'the fetch to reach the page');
+    const deadPid = stack.worker.child!.pid;
+    await stack.worker.kill('SIGKILL');
+    await stack.worker.start();
+
+    const { error } = await within(stream.ended, 'the stream to end', 60_000);
+    assert.equal(error, undefined);
+    const result = `Tool 'html_to_markdown' returned result: ${JSON.stringify({ content: [{ type: 'text', text: '# Back again' }], isError: false })}`;
+    assert.deepEqual(ids(stream.frames), ['0', '1', '2', 'done']);
+    assert.deepEqual(contents(stream.frames), [null, result, `Done: ${result}`]);
+    assert.equal(page.requests, requestsBefore + 2, 'fetched again');
+    // Model call, tool (its second attempt, on the new worker), model call.
+    const starts = await activityStarts(stream.runId);
+    assert.deepEqual(
+      starts.map((s) => s.attempt),
+      [1, 2, 1],
+    );
+    assert.notEqual(starts[1]!.pid, deadPid);
+  });
+
+  test(
+    'during an idempotent tool (code_exec_python in the sandbox): a new worker runs it again and the model gets its result',
+    TEST_TIMEOUT,
+    async () => {
+      const tag = newTag();
+      const marker = `crash-marker-${randomBytes(6).toString('hex')}`;
+      const code = `import subprocess\nsubprocess.run(["sh", "-c", "sleep 3; true ${marker}"])\nprint("ran to the end")`;
+      const stream = follow(
+        await post(stack, {
+          model: 'm',
+          messages: [{ role: 'user', content: `${tag}\nCALL code_exec_python ${JSON.stringify({ code })}` }],
+          tools: [{ type: 'heroku_tool', name: 'code_exec_python', runtime_params: { ttl_seconds: 60 } }],
+        }),
+      );
+      const running = () => spawnSync('pgrep', ['-f', marker]).status === 0;
+      await until(running, 'the code to run');
+      const deadPid = stack.worker.child!.pid;
+      await stack.worker.kill('SIGKILL');
+      await stack.worker.start();
+
+      const { error } = await within(stream.ended, 'the stream to end', 60_000);
+      assert.equal(error, undefined);
+      const execution = JSON.stringify({ returncode: 0, stdout: 'ran to the end\n', stderr: '' });
+      const result = `Tool 'code_exec_python' returned result: ${JSON.stringify({ content: [{ type: 'text', text: execution }], isError: false })}`;
+      assert.deepEqual(ids(stream.frames), ['0', '1', '2', 'done']);
+      assert.deepEqual(contents(stream.frames), [null, result, `Done: ${result}`]);
+      const starts = await activityStarts(stream.runId);
+      assert.deepEqual(
+        starts.map((s) => s.attempt),
+        [1, 2, 1],
+      );
+      assert.notEqual(starts[1]!.pid, deadPid);
+    },
+  );
 });
 
 describe('the API is killed (SIGKILL) while streaming', () => {

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { reply, scriptedAgent } from '../doubles/model-server';
 import { useStack } from '../support/stack';
 import { getJson, post, runAgent } from '../support/sse';
+import { until } from '../support/wait';
 
 const stack = useStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: '4' } });
 
@@ -181,6 +182,10 @@ describe('dyno_run_command', () => {
     assert.equal(create.body.env.TOOL_ARG_WHO, evil);
     assert.equal(create.body.env.TOOL_ARGUMENTS, JSON.stringify({ who: evil }));
     assert.match(create.body.env.TOOL_CALL_ID, /^chatcmpl-[0-9a-f]{24}:0$/);
+    // Exactly the tool's variables: nothing of the worker's environment (its keys) reaches the dyno.
+    assert.deepEqual(Object.keys(create.body.env).sort(), ['TOOL_ARGUMENTS', 'TOOL_ARG_WHO', 'TOOL_CALL_ID']);
+    const dyno = stack.heroku.dynos().find((d) => d.env.TOOL_CALL_ID === create.body.env.TOOL_CALL_ID);
+    assert.deepEqual(dyno?.env, create.body.env);
     assert.equal(create.body.size, 'standard-1x');
     assert.equal(create.body.time_to_live, 120);
     assert.equal(create.body.attach, true);
@@ -227,19 +232,27 @@ describe('dyno_run_command', () => {
     assert.equal(res.messages[1].choices[0].message.content, "Tool 'dyno_run_command' returned result: failing\n[exit status 3]");
   });
 
-  test('ttl_seconds stops the dyno and returns the partial output', async () => {
-    const stopsBefore = stack.heroku.stops.length;
-    const started = Date.now();
-    const res = await runAgent(
-      stack,
-      userAsks('CALL dyno_run_command {}', [dynoTool({ cmd: 'echo started; sleep 60', parameters: { type: 'object' } }, { ttl_seconds: 2 })]),
-    );
-    assert.ok(Date.now() - started < 30_000);
-    assert.equal(
-      res.messages[1].choices[0].message.content,
-      "Tool 'dyno_run_command' returned result: started\n[timed out after 2s: the process was stopped]",
-    );
-    assert.ok(stack.heroku.stops.length > stopsBefore || stack.heroku.running() === 0);
+  test('ttl_seconds is enforced by the worker too: it stops the dyno and returns the partial output', async () => {
+    // A platform that does not end the dyno at its time_to_live: only the worker's own deadline can.
+    stack.heroku.setTimeToLiveEnforced(false);
+    try {
+      const started = Date.now();
+      const res = await runAgent(
+        stack,
+        userAsks('CALL dyno_run_command {}', [dynoTool({ cmd: 'echo started; sleep 60', parameters: { type: 'object' } }, { ttl_seconds: 2 })]),
+      );
+      assert.ok(Date.now() - started < 40_000, `took ${Date.now() - started} ms`);
+      assert.equal(
+        res.messages[1].choices[0].message.content,
+        "Tool 'dyno_run_command' returned result: started\n[timed out after 2s: the process was stopped]",
+      );
+      const runId = res.headers.get('agent-run-id')!;
+      const dyno = stack.heroku.dynos().find((d) => d.env.TOOL_CALL_ID?.startsWith(`${runId}:`))!;
+      await until(() => stack.heroku.stops.some((s) => s.dyno === dyno.name), 'the worker to stop the dyno', 20_000);
+      assert.equal(stack.heroku.dynos().find((d) => d.name === dyno.name)?.state, 'down');
+    } finally {
+      stack.heroku.setTimeToLiveEnforced(true);
+    }
   });
 
   test('max_calls caps how often the model may call the tool in one run', async () => {

@@ -7,8 +7,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ModelHandler } from '../doubles/model-server';
 import { reply } from '../doubles/model-server';
+import * as fs from 'node:fs';
+import { workflowIdFor } from '../../common/run-ids';
+import { executionHistories, historyText, largestPayloadBytes, storedPayloadsText, STORED_PAYLOAD_REFERENCE } from '../support/history';
 import { useStack } from '../support/stack';
 import { getJson, resume, runAgent } from '../support/sse';
+import { until } from '../support/wait';
 
 const stack = useStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: '1000' } });
 
@@ -28,17 +32,25 @@ const tool = (cmd: string) => ({
   runtime_params: { target_app_name: 'my-app', max_calls: 1000, tool_params: { cmd, description: 'step', parameters: { type: 'object' } } },
 });
 
+/** Resolves once the run's last execution has closed: its history is complete. */
+const closed = (runId: string) =>
+  until(async () => (await stack.client.workflow.getHandle(workflowIdFor(runId)).describe()).status.name !== 'RUNNING', 'the run to close');
+
+/** How each execution of the run ended, oldest first. */
 async function executionsOf(runId: string): Promise<string[]> {
-  const workflowId = `agent-run-${runId.slice('chatcmpl-'.length)}`;
-  const statuses: string[] = [];
-  for (let i = 0; i < 50; i++) {
-    statuses.length = 0;
-    for await (const w of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) statuses.push(w.status.name);
-    if (statuses.length > 1 && statuses.includes('COMPLETED')) break;
-    await new Promise((r) => setTimeout(r, 200)); // visibility is eventually consistent
-  }
-  return statuses;
+  await closed(runId);
+  const histories = await executionHistories(stack.client, workflowIdFor(runId));
+  return histories.map((h) => {
+    const last = h.events?.at(-1);
+    return last?.workflowExecutionContinuedAsNewEventAttributes
+      ? 'continued-as-new'
+      : last?.workflowExecutionCompletedEventAttributes
+        ? 'completed'
+        : 'other';
+  });
 }
+
+const PAYLOAD_LIMIT = 256 * 1024;
 
 test('300 model calls in one run: continue-as-new, every event exactly once, resume across the boundary', { timeout: 600_000 }, async () => {
   stack.model.setHandler(stepsThenStop(300));
@@ -56,7 +68,12 @@ test('300 model calls in one run: continue-as-new, every event exactly once, res
   tools.forEach((m, i) => assert.equal(m.choices[0].message.content, `Tool 'dyno_run_command' returned result: step ${i}`));
 
   const executions = await executionsOf(runId);
-  assert.ok(executions.filter((s) => s === 'CONTINUED_AS_NEW').length >= 1, `executions: ${executions.join(', ')}`);
+  assert.ok(executions.length >= 2, `executions: ${executions.join(', ')}`);
+  assert.deepEqual(executions, [...Array<string>(executions.length - 1).fill('continued-as-new'), 'completed']);
+  // The leak checks read every execution: the first steps are in the first one's history, the last in the last one's.
+  const history = await historyText(stack.client, workflowIdFor(runId));
+  assert.ok(history.includes('step 0') && history.includes('step 298'), 'expected the histories of every execution');
+  for (const secret of stack.secrets) assert.equal(history.includes(secret), false, 'a secret reached the history of an execution');
 
   // Offsets logged by earlier executions replay as well as the last ones.
   const replay = await resume(stack, runId, {}, '?after=10');
@@ -93,4 +110,21 @@ test('tool outputs adding up to more than a payload may hold are kept out of his
   const lastCall = stack.model.requests.at(-1)!.body;
   assert.ok(JSON.stringify(lastCall.messages).length > 2 * 1024 * 1024, 'the conversation outgrew one payload');
   assert.equal(res.messages.at(-1).choices[0].message.content, 'finished after 45 model calls');
+
+  // Out of history: each payload there is at most the threshold, the large ones are references to the store.
+  const runId = res.headers.get('agent-run-id')!;
+  await closed(runId);
+  const histories = await executionHistories(stack.client, workflowIdFor(runId));
+  for (const h of histories) assert.ok(largestPayloadBytes(h) <= PAYLOAD_LIMIT, `a ${largestPayloadBytes(h)}-byte payload is in history`);
+  const history = await historyText(stack.client, workflowIdFor(runId));
+  assert.ok(history.includes(STORED_PAYLOAD_REFERENCE), 'the history refers to stored payloads');
+
+  // ...and in PAYLOAD_STORE_DIR, where no secret may be either.
+  const stored = storedPayloadsText(stack.payloadDir);
+  assert.ok(stored.files > 0 && stored.text.includes('x'.repeat(60_000)), 'the large conversation is in the payload store');
+  const serverLog = fs.readFileSync(stack.temporalLog, 'utf8');
+  for (const secret of stack.secrets) {
+    assert.equal(stored.text.includes(secret), false, 'a secret reached PAYLOAD_STORE_DIR');
+    assert.equal(serverLog.includes(secret), false, "a secret reached the Temporal server's log");
+  }
 });

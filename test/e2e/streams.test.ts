@@ -4,12 +4,14 @@
  * in a run's Temporal history or the services' logs.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { reply, scriptedAgent } from '../doubles/model-server';
 import { freePort } from '../../dev/dev-server';
 import { ServiceProcess, useStack } from '../support/stack';
 import { allRunHistories, historyText } from '../support/history';
 import { getJson, post, readStream, resume, runAgent } from '../support/sse';
+import { until } from '../support/wait';
 
 const stack = useStack({ apiEnv: { SSE_KEEPALIVE_MS: '300' } });
 
@@ -42,7 +44,8 @@ describe('resume and replay', () => {
     assert.equal(rest.headers.get('agent-run-id'), runId);
     const ids = [...first.frames, ...rest.frames].filter((f) => f.event === 'message').map((f) => Number(f.id));
     assert.deepEqual(ids, [0, 1, 2, 3, 4]);
-    const contents = [...first.messages.slice(0, 2), ...rest.messages].map((m) => m.choices[0].message.content);
+    // One network chunk may carry more frames than asked for: every message the first stream got counts.
+    const contents = [...first.messages, ...rest.messages].map((m) => m.choices[0].message.content);
     assert.deepEqual(
       contents,
       full.messages.map((m) => m.choices[0].message.content),
@@ -113,11 +116,7 @@ describe('while a step runs', () => {
       const dropped = await readStream(await post(stack, threeSteps), { disconnectAfterMessages: 1 });
       const runId = dropped.headers.get('agent-run-id')!;
       let status: any;
-      for (let i = 0; i < 100; i++) {
-        status = (await getJson(stack, `/v1/agents/runs/${runId}`)).body;
-        if (status.status !== 'running') break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await until(async () => (status = (await getJson(stack, `/v1/agents/runs/${runId}`)).body).status !== 'running', 'the run to end', 30_000);
       assert.equal(status.status, 'completed');
       assert.equal(status.events, 5);
     } finally {
@@ -205,18 +204,45 @@ describe('status', () => {
   });
 
   test('lists recent runs, newest first, filtered by status', async () => {
-    const a = await runAgent(stack, { model: 'list-a', messages: [{ role: 'user', content: 'x' }] });
-    const b = await runAgent(stack, { model: 'list-b', messages: [{ role: 'user', content: 'x' }] });
-    let data: any[] = [];
-    for (let i = 0; i < 50 && data.length < 2; i++) {
-      // Visibility is eventually consistent: give it a moment.
-      data = (await getJson(stack, '/v1/agents/runs?status=completed&limit=100')).body.data.filter((r: any) => r.model.startsWith('list-'));
-      if (data.length < 2) await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.deepEqual(
-      data.map((r) => r.id),
-      [b.headers.get('agent-run-id'), a.headers.get('agent-run-id')],
+    const ask = (model: string) => ({ model, messages: [{ role: 'user', content: 'x' }] });
+    stack.model.setHandler((req) =>
+      req.body.model === 'list-failed'
+        ? reply.error(400, { error: { message: 'no such model' } })
+        : req.body.model === 'list-running'
+          ? reply.hang()
+          : scriptedAgent(req),
     );
+    try {
+      const id = (r: { headers: Headers }) => r.headers.get('agent-run-id')!;
+      const a = id(await runAgent(stack, ask('list-a')));
+      const failed = id(await runAgent(stack, ask('list-failed')));
+      const b = id(await runAgent(stack, ask('list-b')));
+      const started = await post(stack, ask('list-running'));
+      const running = id(started);
+      await started.body?.cancel(); // the client goes away; the run goes on
+
+      /** This test's runs as GET /v1/agents/runs lists them; visibility is eventually consistent, so wait for the expected list. */
+      const lists = async (query: string, expected: string[]) => {
+        let ids: string[] = [];
+        const list = async () => {
+          ids = (await getJson(stack, `/v1/agents/runs?${query}&limit=100`)).body.data
+            .filter((r: any) => r.model.startsWith('list-'))
+            .map((r: any) => r.id);
+          return JSON.stringify(ids) === JSON.stringify(expected);
+        };
+        await until(list, `?${query} to list ${expected.join(', ')}`, 30_000).catch(() => assert.deepEqual(ids, expected, `?${query}`));
+      };
+      await lists('status=completed', [b, a]);
+      await lists('status=failed', [failed]);
+      await lists('status=running', [running]);
+      await lists('status=cancelled', []);
+      await lists('', [running, b, failed, a]);
+      assert.equal((await getJson(stack, `/v1/agents/runs/${running}/cancel`, { method: 'POST' })).status, 202);
+      await lists('status=cancelled', [running]);
+      await lists('status=running', []);
+    } finally {
+      stack.model.setHandler(scriptedAgent);
+    }
     assert.equal((await getJson(stack, '/v1/agents/runs?status=bogus')).status, 400);
     assert.equal((await getJson(stack, '/v1/agents/runs?limit=0')).status, 400);
     const one = await getJson(stack, '/v1/agents/runs?limit=1');
@@ -254,6 +280,7 @@ describe('at scale and in secret', () => {
     } finally {
       stack.model.setHandler(scriptedAgent);
     }
+    // Payloads kept out of history (PAYLOAD_STORE_DIR) are searched by test/e2e/long-run.test.ts, whose runs write them.
     const workflowOf = (r: typeof ok) => `agent-run-${r.headers.get('agent-run-id')!.slice('chatcmpl-'.length)}`;
     // These two by id (visibility may lag), plus every run this file made.
     const histories =
@@ -262,11 +289,14 @@ describe('at scale and in secret', () => {
       (await allRunHistories(stack.client));
     assert.ok(histories.includes('step 3') && histories.includes('bad model'), 'expected the histories of this file’s runs');
     const events = ok.raw + failed.raw;
+    const serverLog = fs.readFileSync(stack.temporalLog, 'utf8');
+    assert.match(serverLog, /^\n--- .* server start-dev /, 'expected the log of the Temporal server the stack started');
     for (const secret of stack.secrets) {
       assert.equal(histories.includes(secret), false, 'a secret reached workflow history');
       assert.equal(events.includes(secret), false, 'a secret reached an event');
       assert.equal(stack.worker.output.includes(secret), false, 'a secret reached the worker log');
       assert.equal(stack.api.output.includes(secret), false, 'a secret reached the API log');
+      assert.equal(serverLog.includes(secret), false, "a secret reached the Temporal server's log");
     }
   });
 });

@@ -4,6 +4,8 @@
  * the model double answering with 0 ms latency, the Heroku double running each
  * dyno command with a real `bash -c` behind a TLS rendezvous) and prints
  * figures only: there is nothing to pass or fail. All traffic stays on 127.0.0.1.
+ * Speed targets live here, never in the tests: e.g. how long a warm Go build
+ * of code_exec_go takes in the sandbox.
  */
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -18,10 +20,13 @@ const SETTINGS = {
   concurrentRuns: 200,
   inFlight: 20,
   requestTimeoutMs: 30_000,
+  warmGoRuns: 5,
 };
 /** Each phase stops starting runs once its budget is spent, so the whole bench stays within a few minutes. */
-const BUDGET_MS = { warmup: 15_000, sequential: 60_000, steps: 45_000, concurrent: 90_000 };
-const WATCHDOG_MS = 5 * 60_000;
+const BUDGET_MS = { warmup: 15_000, sequential: 60_000, steps: 45_000, concurrent: 90_000, go: 60_000 };
+/** A Go call's ttl: the first one on a machine without a build cache compiles the standard library. */
+const GO_TTL_SECONDS = 120;
+const WATCHDOG_MS = 8 * 60_000;
 
 // Room for the step runs: stepsPerRun calls plus the final one that finds max_calls used up.
 const MAX_MODEL_CALLS = SETTINGS.stepsPerRun + 1;
@@ -179,6 +184,53 @@ async function underLoad(stack: Stack) {
   return { latencies, failed, wallMs, perSecond: latencies.length / (wallMs / 1000) };
 }
 
+/** Whether a code_exec tool message says the program printed 42. */
+function printed42(content: string | undefined): boolean {
+  try {
+    const result = JSON.parse((content ?? '').replace(/^Tool '[^']*' returned result: /, ''));
+    return JSON.parse(result.content[0].text).stdout === '42\n';
+  } catch {
+    return false;
+  }
+}
+
+/** code_exec_go in the local sandbox: a first call (which builds the Go cache if this machine has none), then warm ones. */
+async function goBuilds(stack: Stack) {
+  const code = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println(6 * 7) }\n';
+  const body = request(`CALL code_exec_go ${JSON.stringify({ code })}`, [
+    { type: 'heroku_tool', name: 'code_exec_go', runtime_params: { ttl_seconds: GO_TTL_SECONDS } },
+  ]);
+  const toolPart = async () => {
+    const t0 = performance.now();
+    const res = await fetch(`${stack.apiUrl}/v1/agents/heroku`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${stack.apiKey}` },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout((GO_TTL_SECONDS + 30) * 1000),
+    });
+    const frames: TimedFrame[] = [];
+    await readStream(res, {
+      onFrame: (frame) => {
+        const message = frame.event === 'message' ? JSON.parse(frame.data) : undefined;
+        frames.push({ frame, at: performance.now() - t0, object: message?.object, content: message?.choices?.[0]?.message?.content });
+      },
+    });
+    const call = frames.find((f) => f.object === 'chat.completion');
+    const tool = frames.find((f) => f.object === 'tool.completion');
+    return call && tool && printed42(tool.content) ? tool.at - call.at : undefined;
+  };
+  const first = await toolPart().catch(() => undefined);
+  const deadline = performance.now() + BUDGET_MS.go;
+  const warm: number[] = [];
+  let failed = first === undefined ? 1 : 0;
+  for (let i = 0; i < SETTINGS.warmGoRuns && performance.now() < deadline; i++) {
+    const ms = await toolPart().catch(() => undefined);
+    if (ms === undefined) failed++;
+    else warm.push(ms);
+  }
+  return { first, warm, failed };
+}
+
 async function main() {
   const watchdog = setTimeout(() => {
     console.error(`bench: still running after ${WATCHDOG_MS / 1000} s; giving up`);
@@ -202,6 +254,7 @@ async function main() {
       `${SETTINGS.stepRuns} runs x ${SETTINGS.stepsPerRun} steps (LOOP, max_calls ${SETTINGS.stepsPerRun}, MAX_MODEL_CALLS_PER_RUN ${MAX_MODEL_CALLS})`,
     ],
     ['load', `${SETTINGS.concurrentRuns} runs, ${SETTINGS.inFlight} in flight, 1 tool call each`],
+    ['code_exec_go', `a first call, then up to ${SETTINGS.warmGoRuns} warm ones (ttl ${GO_TTL_SECONDS} s), in the local sandbox`],
     [
       'budgets',
       `${BUDGET_MS.sequential / 1000} s / ${BUDGET_MS.steps / 1000} s / ${BUDGET_MS.concurrent / 1000} s per phase (+${BUDGET_MS.warmup / 1000} s warm-up), ${SETTINGS.requestTimeoutMs / 1000} s per request`,
@@ -236,6 +289,13 @@ async function main() {
       ['run latency (POST -> done)', p50p95(load.latencies)],
       ['failed runs', String(load.failed)],
     ]);
+    const go = await goBuilds(stack);
+    table('4. code_exec_go in the local sandbox (tool part: chat.completion -> tool.completion)', [
+      ['first call', `${go.first === undefined ? 'failed' : ms(go.first)}   builds the Go cache if this machine has none yet`],
+      ['warm calls', p50p95(go.warm)],
+      ['failed runs', String(go.failed)],
+    ]);
+
     console.log(
       '\nThe tool part includes scheduling the tool activity, the dyno double (Platform API call, TLS rendezvous,\n' +
         'a real `bash -c`), the workflow task that records the result and the stream delivery; the model part\n' +

@@ -4,8 +4,8 @@
  * its bubblewrap sandbox (or, with target_app_name and HEROKU_API_KEY, in the
  * Heroku double's "dyno"). The worker is started again with HEROKU_API_KEY
  * unset, with TOOL_SANDBOX=none, and with no bwrap on its PATH.
- * Needs the Debian packages bubblewrap, python3, ruby and golang-go (a
- * language whose runtime is missing is skipped, saying why).
+ * Needs the Debian packages bubblewrap, python3, ruby and golang-go, which
+ * npm test's pretest step installs: a missing runtime fails, it is not skipped.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,7 +18,8 @@ import { after, before, describe, test } from 'node:test';
 import { findExecutable, sandboxPath } from '../../runtimes/sandbox/bubblewrap';
 import { workflowInput } from '../support/history';
 import { useStack } from '../support/stack';
-import { runAgent } from '../support/sse';
+import { getJson, post, readStream, runAgent } from '../support/sse';
+import { until, within } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '../..');
 const SECRET = `worker-secret-${randomBytes(8).toString('hex')}`;
@@ -44,23 +45,19 @@ const stack = useStack({ workerEnv: { CODE_EXEC_TEST_SECRET: SECRET }, apiEnv: {
 const LANGUAGES = { python: 'python3', node: 'node', ruby: 'ruby', go: 'go' } as const;
 type Language = keyof typeof LANGUAGES;
 
-/** Why a language's tests are skipped: its runtime is not where the sandbox looks. */
-function missing(lang: Language): string | false {
-  const binary = LANGUAGES[lang];
-  if (findExecutable(binary, sandboxPath(process.env.PATH))) return false;
-  const why = `${binary} is not installed under /usr (install it to run these tests)`;
-  console.log(`skipping code_exec_${lang}: ${why}`);
-  return why;
-}
-
 const codeTool = (name: string, runtime: Record<string, unknown> = {}) => ({ type: 'heroku_tool', name, runtime_params: runtime });
 
 interface Called {
   runId: string;
   /** The tool message's content, exactly as the client sees it. */
   content: string;
-  /** The CallToolResult the payload is. */
-  result: { content: { type: string; text: string }[]; isError: boolean };
+  /** What follows "Tool '<name>' returned result: ". */
+  payload: string;
+}
+
+interface CallToolResult {
+  content: { type: string; text: string }[];
+  isError: boolean;
 }
 
 async function call(tool: string, args: unknown, runtime: Record<string, unknown> = {}): Promise<Called> {
@@ -75,18 +72,19 @@ async function call(tool: string, args: unknown, runtime: Record<string, unknown
   const content: string = message.choices[0].message.content;
   const prefix = `Tool '${tool}' returned result: `;
   assert.ok(content.startsWith(prefix), content);
-  let result: Called['result'];
-  try {
-    result = JSON.parse(content.slice(prefix.length));
-  } catch {
-    result = { content: [{ type: 'text', text: content.slice(prefix.length) }], isError: true };
-  }
-  return { runId: res.headers.get('agent-run-id')!, content, result };
+  return { runId: res.headers.get('agent-run-id')!, content, payload: content.slice(prefix.length) };
+}
+
+/** The payload as the CallToolResult it must be: anything else (bare text, say) fails. */
+function callToolResult(payload: string): CallToolResult {
+  const result = JSON.parse(payload) as CallToolResult;
+  assert.deepEqual(Object.keys(result), ['content', 'isError']);
+  return result;
 }
 
 /** The `{returncode, stdout, stderr}` of a code_exec call, checked against its isError. */
 async function exec(lang: Language, code: string, more: Record<string, unknown> = {}, runtime: Record<string, unknown> = {}) {
-  const { result } = await call(`code_exec_${lang}`, { code, ...more }, runtime);
+  const result = callToolResult((await call(`code_exec_${lang}`, { code, ...more }, runtime)).payload);
   assert.equal(result.content.length, 1);
   assert.equal(result.content[0]!.type, 'text');
   const execution = JSON.parse(result.content[0]!.text) as { returncode: number; stdout: string; stderr: string };
@@ -122,8 +120,13 @@ const HELLO_OUT: Record<Language, string> = {
 };
 
 describe('code_exec_* in the local sandbox', () => {
+  test('every runtime is installed where the sandbox looks (npm test installs them)', () => {
+    const missing = Object.values(LANGUAGES).filter((binary) => !findExecutable(binary, sandboxPath(process.env.PATH)));
+    assert.deepEqual(missing, [], `not installed under /usr: ${missing.join(', ')}; run bash test/support/ensure-system-deps.sh as root`);
+  });
+
   for (const lang of Object.keys(LANGUAGES) as Language[]) {
-    test(`code_exec_${lang} runs the code and answers {returncode, stdout, stderr}`, { skip: missing(lang) }, async () => {
+    test(`code_exec_${lang} runs the code and answers {returncode, stdout, stderr}`, async () => {
       // Go's first call on a fresh worker also compiles the standard library: ttl 120.
       const { content } = await call(`code_exec_${lang}`, { code: HELLO[lang] });
       const text = JSON.stringify({ returncode: 0, stdout: HELLO_OUT[lang], stderr: 'to stderr\n' });
@@ -131,11 +134,10 @@ describe('code_exec_* in the local sandbox', () => {
     });
   }
 
-  test('a second Go call starts from the warm build cache', { skip: missing('go') }, async () => {
-    const started = Date.now();
-    const r = await exec('go', 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println(6 * 7) }\n', {}, { ttl_seconds: 30 });
+  // How fast a warm Go build is: `npm run bench` measures it.
+  test('a second Go call runs from the build cache the first one made', async () => {
+    const r = await exec('go', 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println(6 * 7) }\n', {}, { ttl_seconds: 60 });
     assert.deepEqual(r, { returncode: 0, stdout: '42\n', stderr: '' });
-    assert.ok(Date.now() - started < 20_000);
   });
 
   test('a failing program is an isError result with its returncode and stderr', async () => {
@@ -230,6 +232,35 @@ while True:
     assert.equal(spawnSync('pgrep', ['-f', marker]).status, 1);
   });
 
+  test('cancelling the run kills the sandboxed process and all it started, within seconds', async () => {
+    const marker = `code-exec-marker-${randomBytes(6).toString('hex')}`;
+    const code = `import subprocess, time
+subprocess.Popen(["sh", "-c", "sleep 1000; echo ${marker}"])
+print("working", flush=True)
+time.sleep(1000)`;
+    const res = await post(stack, {
+      model: 'claude-4-sonnet',
+      messages: [{ role: 'user', content: `CALL code_exec_python ${JSON.stringify({ code })}` }],
+      tools: [codeTool('code_exec_python', { ttl_seconds: 120 })],
+    });
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    const running = () => spawnSync('pgrep', ['-f', marker]).status === 0;
+    await until(running, 'the sandboxed process to start', 30_000);
+
+    const cancelled = Date.now();
+    assert.equal((await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' })).status, 202);
+    const stream = await within(reading, 'the stream to end after the cancel', 30_000);
+    assert.deepEqual(
+      stream.frames.map((f) => f.event),
+      ['message', 'error', 'done'],
+    );
+    assert.equal(JSON.parse(stream.frames[1]!.data).error.type, 'cancelled');
+    await until(() => !running(), 'the sandboxed processes to be gone', 30_000);
+    // Well inside the ttl (120 s): the cancel, not the ttl, ended them.
+    assert.ok(Date.now() - cancelled < 20_000, `gone ${Date.now() - cancelled} ms after the cancel`);
+  });
+
   test('output beyond 64 KiB per stream is cut, with a note', async () => {
     const r = await exec('python', 'import sys\nprint("a" * 100000)\nprint("b" * 10, file=sys.stderr)');
     assert.equal(r.stdout, `${'a'.repeat(65536)}\n[stdout truncated to 65536 bytes]`);
@@ -250,12 +281,14 @@ while True:
 
   test('arguments are validated against the schema before anything runs', async () => {
     const missingCode = await call('code_exec_node', { packages: [] });
+    // Refusals before anything runs are plain text, not a CallToolResult.
     assert.match(missingCode.content, /^Tool 'code_exec_node' returned result: Error: invalid arguments: .*code/);
     const option = await call('code_exec_node', { code: '1', packages: ['--registry=http://evil'] });
     assert.match(option.content, /Error: invalid arguments: .*packages\/0 must match pattern/);
   });
 
-  test('sandboxed calls may be retried; calls in a dyno may not', async () => {
+  // The retry itself, after a worker crash: test/e2e/crash.test.ts.
+  test('sandboxed calls are classed idempotent (retried), calls in a dyno side-effecting (never retried)', async () => {
     const local = await call('code_exec_ruby', { code: 'puts 1' });
     assert.equal((await workflowInput(stack.client, local.runId)).tools[0].sideEffect, 'idempotent');
     const dyno = await call('code_exec_ruby', { code: 'puts 1' }, { target_app_name: 'my-app' });
@@ -275,6 +308,10 @@ describe('code_exec_* in a one-off dyno (HEROKU_API_KEY set and target_app_name 
     assert.equal(create.body.env.TOOL_PACKAGES, '');
     assert.equal(create.body.command.includes('in the dyno'), false);
     assert.equal(create.body.time_to_live, 30);
+    // Nothing of the worker's environment: exactly the tool's variables.
+    assert.deepEqual(Object.keys(create.body.env).sort(), ['TOOL_CALL_ID', 'TOOL_CODE', 'TOOL_PACKAGES']);
+    const dyno = stack.heroku.dynos().find((d) => d.env.TOOL_CALL_ID === create.body.env.TOOL_CALL_ID);
+    assert.deepEqual(dyno?.env, create.body.env);
   });
 
   test('a failing program in a dyno reports its exit status', async () => {
@@ -328,7 +365,7 @@ describe('a worker without a Go build cache yet', () => {
   // The cache build goes on in the background while the folder is removed: retry until it is quiet.
   after(() => fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 20, retryDelay: 250 }));
 
-  test('a Go call whose ttl ends while the cache is being built says so and runs nothing', { skip: missing('go') }, async () => {
+  test('a Go call whose ttl ends while the cache is being built says so and runs nothing', async () => {
     const r = await exec('go', 'package main\n\nfunc main() {}\n', {}, { ttl_seconds: 2 });
     assert.equal(r.returncode, 124);
     assert.equal(r.stdout, '');
@@ -360,8 +397,8 @@ describe('a worker whose sandbox cannot be set up', () => {
 
   test('runs nothing and says why, for code and for commands', async () => {
     const before = connections;
-    const { result } = await call('code_exec_python', { code: `import socket\nsocket.create_connection(("127.0.0.1", ${port}))` });
-    assert.deepEqual(result, {
+    const { payload } = await call('code_exec_python', { code: `import socket\nsocket.create_connection(("127.0.0.1", ${port}))` });
+    assert.deepEqual(callToolResult(payload), {
       content: [
         {
           type: 'text',

@@ -180,7 +180,8 @@ except OSError as e:
     const started = Date.now();
     const r = await sh(`sh -c 'sleep 1000; echo ${marker}' & echo partial; sleep 1000`, { ttlSeconds: 1.5 });
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 1400 && elapsed < 4000, `ended after ${elapsed} ms`);
+    // Not before the ttl, and long before the 1000 s the command would take.
+    assert.ok(elapsed >= 1400 && elapsed < 10_000, `ended after ${elapsed} ms`);
     assert.deepEqual(r, { stdout: 'partial\n', stderr: '', exitStatus: null, timedOut: true, truncated: { stdout: false, stderr: false } });
     assert.equal(processesWith(marker), '');
   });
@@ -191,7 +192,7 @@ except OSError as e:
     setTimeout(() => controller.abort(new Error('run cancelled')), 500);
     const started = Date.now();
     await assert.rejects(sh(`sh -c 'sleep 1000; echo ${marker}'`, { signal: controller.signal }), /run cancelled/);
-    assert.ok(Date.now() - started < 3000);
+    assert.ok(Date.now() - started < 10_000, `rejected after ${Date.now() - started} ms`);
     assert.equal(processesWith(marker), '');
   });
 

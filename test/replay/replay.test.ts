@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
+import { runIdForIdempotencyKey } from '../../common/run-ids';
 
 const HISTORIES = path.join(__dirname, 'histories');
 const files = fs
@@ -17,15 +18,61 @@ const files = fs
   .filter((f) => f.endsWith('.json'))
   .sort();
 
-test('the saved histories cover every recorded scenario', () => {
-  for (const scenario of ['tool-call', 'cancel-during-tool', 'continue-as-new', 'upstream-4xx', 'idempotent-reattach']) {
-    assert.ok(
-      files.some((f) => new RegExp(`(^|-)${scenario}(-\\d+)?\\.json$`).test(f)),
-      `no history of ${scenario}`,
-    );
-  }
-  assert.ok(files.filter((f) => /continue-as-new-\d+\.json$/.test(f)).length >= 2, 'the run continued as new at least once');
-});
+type Event = { eventType?: string } & Record<string, any>;
+const eventsOf = (file: string): Event[] => JSON.parse(fs.readFileSync(path.join(HISTORIES, file), 'utf8')).events;
+const payloadJson = (payload: { data?: string } | undefined) => JSON.parse(Buffer.from(payload?.data ?? '', 'base64').toString('utf8'));
+/** The files of a scenario's latest recording: `<scenario>.json`, or `<scenario>-N.json` per execution, in order. */
+const recording = (scenario: string) =>
+  files
+    .filter((f) => new RegExp(`^${scenario}(-\\d+)?\\.json$`).test(f))
+    .sort((a, b) => Number(/-(\d+)\.json$/.exec(a)?.[1] ?? 0) - Number(/-(\d+)\.json$/.exec(b)?.[1] ?? 0));
+const types = (events: Event[]) => events.map((e) => String(e.eventType).replace('EVENT_TYPE_', ''));
+const activities = (events: Event[]) => events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+
+/** What makes each scenario's history the scenario it claims to be. */
+const SCENARIOS: Record<string, (executions: Event[][]) => void> = {
+  'tool-call': ([events]) => {
+    assert.deepEqual(activities(events!), ['callModel', 'runTool', 'callModel']);
+    assert.equal(types(events!).at(-1), 'WORKFLOW_EXECUTION_COMPLETED');
+  },
+  'cancel-during-tool': ([events]) => {
+    const t = types(events!);
+    assert.deepEqual(activities(events!), ['callModel', 'runTool']);
+    assert.ok(t.includes('WORKFLOW_EXECUTION_CANCEL_REQUESTED') && t.includes('ACTIVITY_TASK_CANCEL_REQUESTED'), t.join(' '));
+    assert.equal(t.at(-1), 'WORKFLOW_EXECUTION_CANCELED');
+  },
+  'continue-as-new': (executions) => {
+    assert.ok(executions.length >= 2, 'the run continued as new at least once');
+    for (const events of executions.slice(0, -1)) assert.equal(types(events).at(-1), 'WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
+    assert.equal(types(executions.at(-1)!).at(-1), 'WORKFLOW_EXECUTION_COMPLETED');
+    // Each later execution starts from the state its predecessor carried over.
+    for (const events of executions.slice(1)) {
+      const input = payloadJson(events[0]!.workflowExecutionStartedEventAttributes.input.payloads[0]);
+      assert.ok(input.carried?.baseOffset > 0, 'a continued execution carries its stream offset');
+    }
+  },
+  'upstream-4xx': ([events]) => {
+    const t = types(events!);
+    assert.ok(t.includes('ACTIVITY_TASK_FAILED'));
+    assert.equal(t.at(-1), 'WORKFLOW_EXECUTION_FAILED');
+  },
+  'idempotent-reattach': ([events]) => {
+    // Its run id is the one the Idempotency-Key and the caller's key id give: the run two POSTs attached to.
+    const started = events![0]!.workflowExecutionStartedEventAttributes;
+    const input = payloadJson(started.input.payloads[0]);
+    const apiKeyId = payloadJson(started.memo.fields.apiKeyId);
+    assert.equal(input.runId, runIdForIdempotencyKey(apiKeyId, 'replay-key'));
+    assert.equal(types(events!).at(-1), 'WORKFLOW_EXECUTION_COMPLETED');
+  },
+};
+
+for (const [scenario, check] of Object.entries(SCENARIOS)) {
+  test(`a saved history is a ${scenario} run`, () => {
+    const recorded = recording(scenario);
+    assert.ok(recorded.length > 0, `no history of ${scenario}`);
+    check(recorded.map(eventsOf));
+  });
+}
 
 test('every saved history replays through the current workflow code', { timeout: 120_000 }, async () => {
   const histories = files.map((file) => ({

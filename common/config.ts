@@ -6,7 +6,9 @@
  * values may be passed to a workflow.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { dir, httpUrl, list, oneOf, optional, port, positiveInt, type Env } from './env';
+import { availableParallelism } from 'node:os';
+import { ConfigError } from './errors';
+import { decimal, dir, httpUrl, list, oneOf, optional, port, positiveInt, type Env } from './env';
 import { parseAllowEntry, type AllowEntry } from './host-list';
 
 export interface TemporalConfig {
@@ -67,13 +69,60 @@ export function apiConfig(env: Env = process.env): ApiConfig {
 
 export type SandboxMode = 'bubblewrap' | 'none';
 
+/** Per-call bounds of the local sandbox (README "Security"). */
+export interface SandboxLimits {
+  /**
+   * SANDBOX_LIMITS: on (the default), a sandboxed call runs only inside its
+   * own cgroup with every limit below written; off is the explicit, logged
+   * opt-out for hosts where they cannot be set.
+   */
+  enforced: boolean;
+  /** SANDBOX_MEMORY_MB: memory of all the call's processes together, its /tmp included. */
+  memoryBytes: number;
+  /** SANDBOX_PIDS: processes and threads of the call at once. */
+  pids: number;
+  /** SANDBOX_CPUS: CPU time per wall-clock time (1 = one CPU). */
+  cpus: number;
+  /** SANDBOX_TMP_MB: size of the call's /tmp (a tmpfs). */
+  tmpBytes: number;
+  /** SANDBOX_MAX_CONCURRENT: sandboxed calls running at once on this worker; more wait for a slot. */
+  maxConcurrent: number;
+}
+
+export interface SandboxConfig {
+  /** TOOL_SANDBOX. */
+  mode: SandboxMode;
+  /** The worker's PATH: where bwrap is looked up (the sandbox's own PATH is fixed). */
+  workerPath: string;
+  limits: SandboxLimits;
+}
+
+const MIB = 1024 * 1024;
+
+function sandboxConfig(env: Env): SandboxConfig {
+  const limits: SandboxLimits = {
+    enforced: oneOf(env, 'SANDBOX_LIMITS', ['on', 'off'], 'on') === 'on',
+    memoryBytes: positiveInt(env, 'SANDBOX_MEMORY_MB', 1024) * MIB,
+    pids: positiveInt(env, 'SANDBOX_PIDS', 128),
+    // The kernel's smallest CFS quota is 1 ms per 100 ms period.
+    cpus: decimal(env, 'SANDBOX_CPUS', 1, 0.01),
+    tmpBytes: positiveInt(env, 'SANDBOX_TMP_MB', 256) * MIB,
+    maxConcurrent: positiveInt(env, 'SANDBOX_MAX_CONCURRENT', availableParallelism()),
+  };
+  if (limits.tmpBytes >= limits.memoryBytes) {
+    throw new ConfigError(
+      `SANDBOX_TMP_MB (${limits.tmpBytes / MIB}) must be less than SANDBOX_MEMORY_MB (${limits.memoryBytes / MIB}): what a call keeps in /tmp counts against its memory`,
+    );
+  }
+  return { mode: oneOf(env, 'TOOL_SANDBOX', ['bubblewrap', 'none'], 'bubblewrap'), workerPath: env.PATH ?? '', limits };
+}
+
 export interface WorkerConfig {
   /** INFERENCE_URL (without `/v1`) and INFERENCE_KEY. */
   inference: { url: string; key: string };
   /** Set when HEROKU_API_KEY is: then tools that name an app run in one-off dynos. */
   heroku?: { token: string; apiUrl: string };
-  /** TOOL_SANDBOX, and the worker's PATH (where bwrap and the runtimes are looked up). */
-  sandbox: { mode: SandboxMode; workerPath: string };
+  sandbox: SandboxConfig;
   /** FETCH_ALLOW_HOSTS, parsed. */
   fetchAllowHosts: AllowEntry[];
   /** MCP_SERVERS: the MCP server registry file, if any. */
@@ -91,7 +140,7 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
   return {
     inference: { url: httpUrl(env, 'INFERENCE_URL', 'http://127.0.0.1:11434'), key: optional(env, 'INFERENCE_KEY') ?? '' },
     heroku: herokuToken ? { token: herokuToken, apiUrl: httpUrl(env, 'HEROKU_API_URL', 'https://api.heroku.com') } : undefined,
-    sandbox: { mode: oneOf(env, 'TOOL_SANDBOX', ['bubblewrap', 'none'], 'bubblewrap'), workerPath: env.PATH ?? '' },
+    sandbox: sandboxConfig(env),
     fetchAllowHosts: list(env, 'FETCH_ALLOW_HOSTS').map(parseAllowEntry),
     mcpServersFile: optional(env, 'MCP_SERVERS'),
     payloadStoreDir: payloadStoreDir(env),

@@ -30,6 +30,15 @@ export function positiveInt(env: Env, name: string, fallback: number): number {
   return n;
 }
 
+/** A number, decimals allowed, of at least `min`. */
+export function decimal(env: Env, name: string, fallback: number, min: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${name} must be a number of at least ${min}, got '${raw}'`);
+  return n;
+}
+
 export function port(env: Env, name: string, fallback: number): number {
   const raw = optional(env, name);
   if (raw === undefined) return fallback;

@@ -3,6 +3,7 @@
  * refusal that names the variable and what it must be.
  */
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { apiConfig, serviceConfig, workerConfig } from '../../common/config';
@@ -56,12 +57,42 @@ describe('apiConfig', () => {
 });
 
 describe('workerConfig', () => {
-  test('defaults: local inference, no Heroku, the bubblewrap sandbox with the worker PATH', () => {
+  test('defaults: local inference, no Heroku, the bubblewrap sandbox with per-call limits', () => {
     const config = workerConfig({ PATH: '/usr/bin:/bin' });
     assert.deepEqual(config.inference, { url: 'http://127.0.0.1:11434', key: '' });
     assert.equal(config.heroku, undefined);
-    assert.deepEqual(config.sandbox, { mode: 'bubblewrap', workerPath: '/usr/bin:/bin' });
+    assert.deepEqual(config.sandbox, {
+      mode: 'bubblewrap',
+      workerPath: '/usr/bin:/bin',
+      limits: {
+        enforced: true,
+        memoryBytes: 1024 * 1024 * 1024,
+        pids: 128,
+        cpus: 1,
+        tmpBytes: 256 * 1024 * 1024,
+        maxConcurrent: availableParallelism(),
+      },
+    });
     assert.deepEqual(config.fetchAllowHosts, []);
+  });
+
+  test('the sandbox limits follow SANDBOX_*', () => {
+    const env = {
+      SANDBOX_LIMITS: 'off',
+      SANDBOX_MEMORY_MB: '512',
+      SANDBOX_PIDS: '64',
+      SANDBOX_CPUS: '0.5',
+      SANDBOX_TMP_MB: '100',
+      SANDBOX_MAX_CONCURRENT: '8',
+    };
+    assert.deepEqual(workerConfig(env).sandbox.limits, {
+      enforced: false,
+      memoryBytes: 512 * 1024 * 1024,
+      pids: 64,
+      cpus: 0.5,
+      tmpBytes: 100 * 1024 * 1024,
+      maxConcurrent: 8,
+    });
   });
 
   test('the Heroku token turns on one-off dynos; URLs lose a trailing slash', () => {
@@ -80,6 +111,16 @@ describe('workerConfig', () => {
 
   const refusals: [Record<string, string>, string][] = [
     [{ TOOL_SANDBOX: 'docker' }, "TOOL_SANDBOX must be 'bubblewrap' or 'none', got 'docker'"],
+    [{ SANDBOX_LIMITS: 'no' }, "SANDBOX_LIMITS must be 'on' or 'off', got 'no'"],
+    [{ SANDBOX_MEMORY_MB: '1g' }, "SANDBOX_MEMORY_MB must be a positive integer, got '1g'"],
+    [{ SANDBOX_PIDS: '0' }, "SANDBOX_PIDS must be a positive integer, got '0'"],
+    [{ SANDBOX_CPUS: '0.001' }, "SANDBOX_CPUS must be a number of at least 0.01, got '0.001'"],
+    [{ SANDBOX_CPUS: 'all' }, "SANDBOX_CPUS must be a number of at least 0.01, got 'all'"],
+    [{ SANDBOX_MAX_CONCURRENT: '-1' }, "SANDBOX_MAX_CONCURRENT must be a positive integer, got '-1'"],
+    [
+      { SANDBOX_TMP_MB: '512', SANDBOX_MEMORY_MB: '512' },
+      'SANDBOX_TMP_MB (512) must be less than SANDBOX_MEMORY_MB (512): what a call keeps in /tmp counts against its memory',
+    ],
     [{ INFERENCE_URL: 'localhost:11434' }, "INFERENCE_URL must be an http(s) URL, got 'localhost:11434'"],
     [{ HEROKU_API_KEY: 't', HEROKU_API_URL: 'not a url' }, "HEROKU_API_URL must be an http(s) URL, got 'not a url'"],
     [{ FETCH_ALLOW_HOSTS: 'example.com,http://x/y' }, "FETCH_ALLOW_HOSTS entry 'http://x/y' is not a host or host:port"],

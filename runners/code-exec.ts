@@ -7,7 +7,8 @@
  * key (the code travels in TOOL_CODE, the packages in TOOL_PACKAGES, never in
  * the command string; the dyno's stdout and stderr arrive as one stream,
  * reported as stdout), else in the worker's local sandbox (the code is a file
- * in the sandbox's work dir; stdout and stderr are kept apart).
+ * in the sandbox's /tmp; stdout and stderr are kept apart, and the notes on
+ * limits the call ran into follow stderr).
  *
  * `packages` are installed in a dyno (pip, npm, gem, go get). The local
  * sandbox has no network: a call that asks for packages there is not run and
@@ -17,7 +18,7 @@ import { codeExecTools, type CodeExecTool } from '../catalog/code-exec';
 import { callToolResult } from '../contract/tool-payload';
 import { timeoutNote, truncationNote, type CommandRuntime } from '../runtimes/command-runtime';
 import { GO_CACHE_DIR, GO_ENV, goBuildCache } from '../runtimes/sandbox/go-build-cache';
-import type { SandboxSettings } from '../runtimes/sandbox/run-sandboxed';
+import type { LocalSandbox } from '../runtimes/sandbox/local-sandbox';
 import type { ToolRunContext } from '../tool-call/context';
 import { runner, type ToolRunner } from './runner';
 
@@ -34,7 +35,7 @@ interface Language {
   /** Shell (dyno): runs the code file. */
   dynoRun: string;
   /** Host dirs to copy into the local work dir, made ready within the call's ttl. */
-  localCopies?: { what: string; prepare(sandbox: SandboxSettings): Promise<Record<string, string>> };
+  localCopies?: { what: string; prepare(sandbox: LocalSandbox): Promise<Record<string, string>> };
 }
 
 const LANGUAGES: Record<CodeExecTool, Language> = {
@@ -137,7 +138,8 @@ async function runInSandbox(commands: CommandRuntime, ctx: ToolRunContext, lang:
   const result = await commands.runLocally(ctx, { argv: lang.argv, env: lang.env, files, copies, ttlSeconds: remaining });
   const stdout = result.stdout + (result.truncated.stdout ? `\n${truncationNote('stdout')}` : '');
   let stderr = result.stderr + (result.truncated.stderr ? `\n${truncationNote('stderr')}` : '');
-  if (result.timedOut) stderr = [stderr.replace(/\n$/, ''), timeoutNote(ctx.runtime.ttl_seconds)].filter(Boolean).join('\n');
+  const notes = [...(result.timedOut ? [timeoutNote(ctx.runtime.ttl_seconds)] : []), ...result.notes];
+  if (notes.length > 0) stderr = [stderr.replace(/\n$/, ''), ...notes].filter(Boolean).join('\n');
   return { returncode: result.timedOut ? TIMED_OUT_STATUS : (result.exitStatus ?? -1), stdout, stderr };
 }
 

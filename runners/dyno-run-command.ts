@@ -23,6 +23,7 @@ export function describeOutcome(outcome: CommandOutcome, ttlSeconds: number): st
   if (outcome.timedOut) notes.push(timeoutNote(ttlSeconds));
   else if (outcome.exitStatus === null) notes.push('[exit status unknown: the process ended without reporting one]');
   else if (outcome.exitStatus !== 0) notes.push(`[exit status ${outcome.exitStatus}]`);
+  notes.push(...(outcome.notes ?? []));
   return [outcome.output.replace(/\n+$/, ''), ...notes].filter(Boolean).join('\n');
 }
 

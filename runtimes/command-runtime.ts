@@ -3,14 +3,20 @@
  * dyno of the tool's app when the worker has a Heroku API key and the tool
  * names an app, else the worker's local sandbox (./sandbox; TOOL_SANDBOX=none
  * runs without one). The runners of dyno_run_command and code_exec_* get one
- * CommandRuntime: the Heroku token and the sandbox settings, nothing else of
+ * CommandRuntime: the Heroku token and the worker's sandbox, nothing else of
  * the worker's.
  */
 import type { ToolRunContext } from '../tool-call/context';
 import { MAX_OUTPUT_BYTES } from '../tool-call/output-cap';
 import { ToolError } from '../tool-call/tool-error';
 import { PlatformError, runOneOffDyno, type PlatformConfig } from './heroku/one-off-dyno';
-import { runSandboxed, SandboxUnavailableError, type SandboxRequest, type SandboxResult, type SandboxSettings } from './sandbox/run-sandboxed';
+import {
+  SandboxQueueTimeoutError,
+  SandboxUnavailableError,
+  type LocalSandbox,
+  type SandboxRequest,
+  type SandboxResult,
+} from './sandbox/local-sandbox';
 
 export interface CommandOutcome {
   /** stdout and stderr as one stream, in the order the process wrote them. */
@@ -18,16 +24,18 @@ export interface CommandOutcome {
   exitStatus: number | null;
   timedOut: boolean;
   truncated: boolean;
+  /** The sandbox's notes for the model: limits the call ran into, its wait for a slot. */
+  notes?: string[];
 }
 
-export type LocalRequest = Omit<SandboxRequest, 'ttlSeconds' | 'maxOutputBytes' | 'signal'> & {
+export type LocalRequest = Omit<SandboxRequest, 'ttlSeconds' | 'maxOutputBytes' | 'signal' | 'onQueued'> & {
   /** Default: the tool's ttl_seconds. */
   ttlSeconds?: number;
 };
 
 export class CommandRuntime {
   constructor(
-    readonly sandbox: SandboxSettings,
+    readonly sandbox: LocalSandbox,
     /** Set when the worker has HEROKU_API_KEY. */
     private readonly heroku?: PlatformConfig,
   ) {}
@@ -42,7 +50,13 @@ export class CommandRuntime {
     const app = ctx.runtime.target_app_name;
     if (!this.heroku || !app) {
       const result = await this.runLocally(ctx, { argv: ['bash', '-c', command], env, mergeStderr: true });
-      return { output: result.stdout, exitStatus: result.exitStatus, timedOut: result.timedOut, truncated: result.truncated.stdout };
+      return {
+        output: result.stdout,
+        exitStatus: result.exitStatus,
+        timedOut: result.timedOut,
+        truncated: result.truncated.stdout,
+        notes: result.notes,
+      };
     }
     try {
       return await runOneOffDyno(this.heroku, {
@@ -64,24 +78,19 @@ export class CommandRuntime {
   /** Runs in the local sandbox with the call's ttl, output cap, cancellation and TOOL_CALL_ID. */
   async runLocally(ctx: ToolRunContext, req: LocalRequest): Promise<SandboxResult> {
     try {
-      return await runSandboxed(
-        {
-          ...req,
-          env: { ...req.env, TOOL_CALL_ID: ctx.callKey },
-          ttlSeconds: req.ttlSeconds ?? ctx.runtime.ttl_seconds,
-          maxOutputBytes: MAX_OUTPUT_BYTES,
-          signal: ctx.signal,
-        },
-        this.sandbox,
-      );
+      return await this.sandbox.run({
+        ...req,
+        env: { ...req.env, TOOL_CALL_ID: ctx.callKey },
+        ttlSeconds: req.ttlSeconds ?? ctx.runtime.ttl_seconds,
+        maxOutputBytes: MAX_OUTPUT_BYTES,
+        signal: ctx.signal,
+        onQueued: () => ctx.progress({ waiting: `for a free sandbox slot (SANDBOX_MAX_CONCURRENT=${this.sandbox.limits.maxConcurrent})` }),
+      });
     } catch (err) {
       if (err instanceof SandboxUnavailableError) {
-        throw new ToolError(
-          `the local sandbox could not be set up, so nothing was run: ${err.message}. ` +
-            'The worker needs bubblewrap (bwrap) with user namespaces allowed; or set TOOL_SANDBOX=none to run tools without a sandbox.',
-          { cause: err },
-        );
+        throw new ToolError(`the local sandbox could not be set up, so nothing was run: ${err.message}. ${err.remedy}`, { cause: err });
       }
+      if (err instanceof SandboxQueueTimeoutError) throw new ToolError(err.message, { cause: err });
       throw err;
     }
   }

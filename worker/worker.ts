@@ -6,26 +6,26 @@ import { TASK_QUEUE } from '../contract/run-contract';
 import { McpPool } from '../mcp/pool';
 import { createRunners } from '../runners/registry';
 import { CommandRuntime } from '../runtimes/command-runtime';
+import { LocalSandbox } from '../runtimes/sandbox/local-sandbox';
 
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
 
 export interface AgentWorker {
   worker: Worker;
-  /** Polls until the worker has shut down, then closes the MCP connections. */
+  /** Polls until the worker has shut down, then closes the MCP connections and removes the sandbox's cgroups. */
   run(): Promise<void>;
 }
 
 export async function createAgentWorker(temporal: TemporalConfig, config: WorkerConfig): Promise<AgentWorker> {
   const log = Runtime.instance().logger;
-  if (config.sandbox.mode === 'none') {
-    log.warn('TOOL_SANDBOX=none: commands and code of tools run on the worker host WITHOUT a sandbox (no isolation of files, network or processes)');
-  }
+  // Logs what the sandbox lacks (or that it is turned off); its calls then say so too.
+  const sandbox = await LocalSandbox.open(config.sandbox, log);
   const mcp = McpPool.fromFile(config.mcpServersFile, log);
   // Connected early to surface problems in the log; calls do not wait for it (they connect on demand).
   void mcp.syncAll();
   const runners = createRunners({
-    commands: new CommandRuntime(config.sandbox, config.heroku),
+    commands: new CommandRuntime(sandbox, config.heroku),
     databaseUrl: config.databaseUrl,
     fetchAllowHosts: config.fetchAllowHosts,
     mcp,
@@ -43,5 +43,12 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     // sends one every second): let each through, so a cancelled run stops its work within seconds.
     maxHeartbeatThrottleInterval: '1 second',
   });
-  return { worker, run: () => worker.run().finally(() => mcp.close()) };
+  return {
+    worker,
+    run: () =>
+      worker.run().finally(async () => {
+        await sandbox.close();
+        await mcp.close();
+      }),
+  };
 }

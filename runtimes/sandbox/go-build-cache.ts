@@ -9,17 +9,21 @@
  * needs well under a second. A call's own cache is never kept: code could
  * plant entries in it, and the next call would run them.
  *
- * The cache lives in `<tmpdir>/durable-agents-go-cache-<uid>/<toolchain key>`
- * (mode 0700), keyed by the go binary's path, size and mtime, so it survives
- * worker restarts and is rebuilt after a Go upgrade. A dir that is not ours
- * or is open to others is not used.
+ * The cache lives in `<tmpdir>/durable-agents-go-cache-<uid>/<toolchain key>`,
+ * keyed by the go binary's path, size and mtime, so it survives worker
+ * restarts and is rebuilt after a Go upgrade. The sandbox (nobody, when the
+ * worker is root) reads it through a read-only bind, so it is readable by
+ * all but writable only by the worker: a store dir that is not ours or that
+ * others may write is not used. The warm-up writes the cache through a
+ * read-write bind of a fresh dir handed to the sandbox's user, which the
+ * worker takes back before the cache is used.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findExecutable, sandboxPath } from './bubblewrap';
-import { runSandboxed, type SandboxSettings } from './run-sandboxed';
+import { findExecutable, SANDBOX_PATH, sandboxIdentity } from './bubblewrap';
+import type { LocalSandbox } from './local-sandbox';
 
 /** Where Go keeps its build cache under HOME when GOCACHE is unset. */
 export const GO_CACHE_DIR = '.cache/go-build';
@@ -31,6 +35,8 @@ export const GO_CACHE_DIR = '.cache/go-build';
 export const GO_ENV = { GOTOOLCHAIN: 'local', GOPROXY: 'off', CGO_ENABLED: '0' };
 
 const WARM_UP_TTL_SECONDS = 600;
+/** A trusted, fixed program: it may use every CPU (one CPU makes it take 20 s and more). */
+const WARM_UP_CPUS = os.availableParallelism();
 const WARM_UP_PACKAGES = [
   'bufio',
   'bytes',
@@ -66,9 +72,8 @@ const building = new Map<string, Promise<string | undefined>>();
  * it first if needed (one build per toolchain at a time). Undefined when
  * there is no go or the build failed: calls then run with an empty cache.
  */
-export async function goBuildCache(settings: SandboxSettings): Promise<string | undefined> {
-  const searchPath = settings.mode === 'bubblewrap' ? sandboxPath(settings.workerPath) : settings.workerPath;
-  const go = findExecutable('go', searchPath);
+export async function goBuildCache(sandbox: LocalSandbox): Promise<string | undefined> {
+  const go = findExecutable('go', SANDBOX_PATH);
   let store: string | undefined;
   let key: string;
   try {
@@ -86,27 +91,29 @@ export async function goBuildCache(settings: SandboxSettings): Promise<string | 
   if (fs.existsSync(ready)) return ready;
   let build = building.get(key);
   if (!build) {
-    build = warmUp(settings, store, ready).finally(() => building.delete(key));
+    build = warmUp(sandbox, store, ready).finally(() => building.delete(key));
     building.set(key, build);
   }
   return build;
 }
 
-async function warmUp(settings: SandboxSettings, store: string, ready: string): Promise<string | undefined> {
+async function warmUp(sandbox: LocalSandbox, store: string, ready: string): Promise<string | undefined> {
   const partial = path.join(store, `partial-${randomUUID()}`);
   try {
-    const result = await runSandboxed(
-      {
-        argv: ['go', 'build', '-o', os.devNull, 'warm.go'],
-        files: { 'warm.go': WARM_UP_PROGRAM },
-        env: GO_ENV,
-        ttlSeconds: WARM_UP_TTL_SECONDS,
-        maxOutputBytes: 4096,
-        collect: async (workDir) => fs.promises.rename(path.join(workDir, GO_CACHE_DIR), partial),
-      },
-      settings,
-    );
+    fs.mkdirSync(partial, { mode: 0o755 });
+    const identity = sandbox.mode === 'bubblewrap' ? sandboxIdentity() : undefined;
+    if (identity) fs.chownSync(partial, identity.uid, identity.gid);
+    const result = await sandbox.run({
+      argv: ['go', 'build', '-o', os.devNull, 'warm.go'],
+      files: { 'warm.go': WARM_UP_PROGRAM },
+      writableDirs: { [GO_CACHE_DIR]: partial },
+      env: GO_ENV,
+      cpus: WARM_UP_CPUS,
+      ttlSeconds: WARM_UP_TTL_SECONDS,
+      maxOutputBytes: 4096,
+    });
     if (result.exitStatus !== 0) return undefined;
+    if (identity) chownTree(partial, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
     // Another worker may have finished first: then its cache is used and ours dropped.
     await fs.promises.rename(partial, ready).catch(() => undefined);
     return fs.existsSync(ready) ? ready : undefined;
@@ -117,11 +124,31 @@ async function warmUp(settings: SandboxSettings, store: string, ready: string): 
   }
 }
 
-/** The store, created if needed; undefined when it exists but is not private to this user. */
+function chownTree(dir: string, uid: number, gid: number): void {
+  fs.lchownSync(dir, uid, gid);
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    fs.lchownSync(path.join(entry.parentPath, entry.name), uid, gid);
+  }
+}
+
+/**
+ * The store, created if needed and made readable by all, writable by us only;
+ * undefined when it is not ours, or when the sandbox's user (nobody, for a
+ * root worker) could not reach it.
+ */
 function storeDir(): string | undefined {
   const dir = path.join(os.tmpdir(), `durable-agents-go-cache-${process.getuid?.() ?? 'user'}`);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const stat = fs.lstatSync(dir);
-  const ours = stat.isDirectory() && stat.uid === process.getuid?.() && (stat.mode & 0o077) === 0;
-  return ours ? dir : undefined;
+  if (!stat.isDirectory() || stat.uid !== process.getuid?.()) return undefined;
+  fs.chmodSync(dir, 0o755);
+  return !sandboxIdentity() || reachableByOthers(path.dirname(dir)) ? dir : undefined;
+}
+
+/** Whether every dir from / down to `dir` lets others through (the sandbox binds the cache by its path). */
+function reachableByOthers(dir: string): boolean {
+  for (let current = dir; ; current = path.dirname(current)) {
+    if ((fs.statSync(current).mode & 0o001) === 0) return false;
+    if (current === path.dirname(current)) return true;
+  }
 }

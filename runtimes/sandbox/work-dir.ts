@@ -1,7 +1,8 @@
 /**
- * A call's private work dir on the worker host: created fresh under the
- * worker's temp dir, filled with the call's files, handed to the sandbox's
- * user, and removed afterwards whatever the command did to it.
+ * The work dir of a call without a sandbox (TOOL_SANDBOX=none): created fresh
+ * under the worker's temp dir, filled with the call's files, and removed
+ * afterwards whatever the command did to it. (In the sandbox the same
+ * contents go into its own /tmp: ./bubblewrap.)
  */
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -12,9 +13,11 @@ export interface WorkDirContents {
   files?: Record<string, string>;
   /** Host directories to copy in (path relative to the work dir → host dir), e.g. a warm build cache. */
   copies?: Record<string, string>;
+  /** Host directories the command writes into (path relative to the work dir → host dir): only for trusted, fixed programs. */
+  writableDirs?: Record<string, string>;
 }
 
-export async function createWorkDir(contents: WorkDirContents, owner?: { uid: number; gid: number }): Promise<string> {
+export async function createWorkDir(contents: WorkDirContents): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tool-sandbox-'));
   try {
     for (const [name, content] of Object.entries(contents.files ?? {})) {
@@ -25,7 +28,11 @@ export async function createWorkDir(contents: WorkDirContents, owner?: { uid: nu
     for (const [name, source] of Object.entries(contents.copies ?? {})) {
       await fs.cp(source, inside(dir, name), { recursive: true });
     }
-    if (owner) await chownTree(dir, owner.uid, owner.gid);
+    for (const [name, hostDir] of Object.entries(contents.writableDirs ?? {})) {
+      const target = inside(dir, name);
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fs.symlink(hostDir, target);
+    }
     return dir;
   } catch (err) {
     await removeWorkDir(dir);
@@ -33,7 +40,7 @@ export async function createWorkDir(contents: WorkDirContents, owner?: { uid: nu
   }
 }
 
-/** Removes the dir even where the command made parts of it read-only. */
+/** Removes the dir even where the command made parts of it read-only (symlinked dirs are left alone). */
 export async function removeWorkDir(dir: string): Promise<void> {
   try {
     await fs.rm(dir, { recursive: true, force: true });
@@ -50,11 +57,4 @@ function inside(dir: string, name: string): string {
   const target = path.resolve(dir, name);
   if (!target.startsWith(`${dir}${path.sep}`)) throw new RangeError(`work dir entry '${name}' is not a relative path inside the work dir`);
   return target;
-}
-
-async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  await fs.lchown(dir, uid, gid);
-  for (const entry of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
-    await fs.lchown(path.join(entry.parentPath, entry.name), uid, gid);
-  }
 }

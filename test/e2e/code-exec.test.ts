@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { findExecutable, sandboxPath } from '../../runtimes/sandbox/bubblewrap';
+import { findExecutable, SANDBOX_PATH } from '../../runtimes/sandbox/bubblewrap';
 import { workflowInput } from '../support/history';
 import { useStack } from '../support/stack';
 import { getJson, post, readStream, runAgent } from '../support/sse';
@@ -121,8 +121,12 @@ const HELLO_OUT: Record<Language, string> = {
 
 describe('code_exec_* in the local sandbox', () => {
   test('every runtime is installed where the sandbox looks (npm test installs them)', () => {
-    const missing = Object.values(LANGUAGES).filter((binary) => !findExecutable(binary, sandboxPath(process.env.PATH)));
-    assert.deepEqual(missing, [], `not installed under /usr: ${missing.join(', ')}; run bash test/support/ensure-system-deps.sh as root`);
+    const missing = Object.values(LANGUAGES).filter((binary) => !findExecutable(binary, SANDBOX_PATH));
+    assert.deepEqual(
+      missing,
+      [],
+      `not on the sandbox's PATH (${SANDBOX_PATH}): ${missing.join(', ')}; run bash test/support/ensure-system-deps.sh as root`,
+    );
   });
 
   for (const lang of Object.keys(LANGUAGES) as Language[]) {
@@ -358,7 +362,7 @@ describe('a worker without a Go build cache yet', () => {
   let tmp = '';
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'code-exec-tmpdir-'));
-    fs.chmodSync(tmp, 0o755); // work dirs are made here, and the sandbox may run as nobody
+    fs.chmodSync(tmp, 0o755); // the Go cache is kept here, and the sandbox (nobody) binds it by path
     await stack.worker.kill('SIGTERM');
     await stack.worker.start({ TMPDIR: tmp });
   });

@@ -5,10 +5,18 @@ import { TOOL_SPECS } from '../../catalog/resolve-tools';
 import type { ResolvedTool } from '../../contract/run-contract';
 import { McpPool } from '../../mcp/pool';
 import { createRunners } from '../../runners/registry';
+import { workerConfig } from '../../common/config';
 import { CommandRuntime } from '../../runtimes/command-runtime';
+import { LocalSandbox } from '../../runtimes/sandbox/local-sandbox';
 
 const runners = createRunners({
-  commands: new CommandRuntime({ mode: 'bubblewrap', workerPath: '/usr/bin:/bin' }),
+  commands: new CommandRuntime(
+    new LocalSandbox(
+      workerConfig({}).sandbox,
+      { kind: 'unavailable', problem: 'not opened in unit tests', remedy: '' },
+      { info: () => {}, warn: () => {} },
+    ),
+  ),
   databaseUrl: () => undefined,
   fetchAllowHosts: [],
   mcp: McpPool.fromFile(undefined, { info: () => {}, warn: () => {} }),

@@ -82,6 +82,16 @@ function callToolResult(payload: string): CallToolResult {
   return result;
 }
 
+/** The tool message of one dyno_run_command call of `cmd` (in the local sandbox when the worker has no Heroku key). */
+async function commandResult(cmd: string, description: string): Promise<string> {
+  const res = await runAgent(stack, {
+    model: 'claude-4-sonnet',
+    messages: [{ role: 'user', content: 'CALL dyno_run_command {}' }],
+    tools: [{ type: 'heroku_tool', name: 'dyno_run_command', runtime_params: { target_app_name: 'app', tool_params: { cmd, description } } }],
+  });
+  return res.messages[1].choices[0].message.content as string;
+}
+
 /** The `{returncode, stdout, stderr}` of a code_exec call, checked against its isError. */
 async function exec(lang: Language, code: string, more: Record<string, unknown> = {}, runtime: Record<string, unknown> = {}) {
   const result = callToolResult((await call(`code_exec_${lang}`, { code, ...more }, runtime)).payload);
@@ -283,6 +293,22 @@ time.sleep(1000)`;
     });
   });
 
+  test('a call that fills /tmp is told which limit it ran into and how it is set', async () => {
+    const code = `import os
+fd = os.open("/tmp/big", os.O_WRONLY | os.O_CREAT)
+try:
+    for _ in range(300):
+        os.write(fd, b"\\0" * (1 << 20))
+except OSError as e:
+    print("stopped:", e.strerror)`;
+    const r = await exec('python', code);
+    assert.deepEqual(r, {
+      returncode: 0,
+      stdout: 'stopped: No space left on device\n',
+      stderr: '[/tmp is full: it holds at most 256 MiB (SANDBOX_TMP_MB)]',
+    });
+  });
+
   test('arguments are validated against the schema before anything runs', async () => {
     const missingCode = await call('code_exec_node', { packages: [] });
     // Refusals before anything runs are plain text, not a CallToolResult.
@@ -358,6 +384,16 @@ describe('dyno_run_command without a Heroku API key', () => {
   });
 });
 
+describe('dyno_run_command in the local sandbox at its memory limit (still without a Heroku API key)', () => {
+  test('the process is killed, and the result names the limit and its setting', async () => {
+    assert.equal(
+      await commandResult('python3 -c "x = bytearray(2 << 30)"', 'Takes 2 GiB'),
+      "Tool 'dyno_run_command' returned result: Killed\n[exit status 137]\n" +
+        "[memory limit: the call's processes together may use 1024 MiB, /tmp included (SANDBOX_MEMORY_MB); a process that went past it was killed]",
+    );
+  });
+});
+
 describe('a worker without a Go build cache yet', () => {
   let tmp = '';
   before(async () => {
@@ -415,19 +451,8 @@ describe('a worker whose sandbox cannot be set up', () => {
     });
     assert.equal(connections, before, 'the code did not run unsandboxed');
 
-    const res = await runAgent(stack, {
-      model: 'claude-4-sonnet',
-      messages: [{ role: 'user', content: 'CALL dyno_run_command {}' }],
-      tools: [
-        {
-          type: 'heroku_tool',
-          name: 'dyno_run_command',
-          runtime_params: { target_app_name: 'app', tool_params: { cmd: 'echo hi', description: 'Says hi' } },
-        },
-      ],
-    });
     assert.equal(
-      res.messages[1].choices[0].message.content,
+      await commandResult('echo hi', 'Says hi'),
       "Tool 'dyno_run_command' returned result: Error: the local sandbox could not be set up, so nothing was run: bubblewrap is not installed: there is no 'bwrap' on the worker's PATH. " +
         'The worker needs bubblewrap (bwrap) with user namespaces allowed; or set TOOL_SANDBOX=none to run tools without a sandbox.',
     );

@@ -20,10 +20,12 @@ CMD ["npm", "run", "api"]
 
 FROM deps AS worker
 # bubblewrap is the local sandbox of dyno_run_command and code_exec_* when no
-# Heroku app is used (TOOL_SANDBOX); the interpreters are what code_exec_* runs.
+# Heroku app is used (TOOL_SANDBOX), python3-seccomp compiles its seccomp
+# filter; the interpreters are what code_exec_* runs.
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends bubblewrap ca-certificates python3 ruby golang-go \
+  && apt-get install -y --no-install-recommends bubblewrap python3-seccomp ca-certificates python3 ruby golang-go \
   && rm -rf /var/lib/apt/lists/*
 COPY . .
-USER node
+# The worker stays root: it makes a cgroup for each sandboxed call (README
+# "Security"), and starts every call as nobody.
 CMD ["npm", "run", "worker"]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`'s pretest: the system packages the tests use for real (PostgreSQL,
-# bubblewrap, the language runtimes of code_exec_*), then the Temporal CLI.
+# bubblewrap and python3-seccomp, the language runtimes of code_exec_*), then
+# the Temporal CLI.
 # Installs what is missing when run as root (CI, a fresh machine); otherwise
 # says what to install. Fast when everything is present.
 set -euo pipefail
@@ -9,6 +10,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 missing=()
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+# The sandbox's seccomp filter is compiled with libseccomp's binding for Debian's python3.
+/usr/bin/python3 -c 'import seccomp' 2>/dev/null || missing+=(python3-seccomp)
+command -v setpriv >/dev/null || missing+=(util-linux)
 # The sandbox sees only system runtimes (under /usr), not pyenv/nvm ones in a home folder.
 [ -x /usr/bin/ruby ] || missing+=(ruby)
 [ -x /usr/bin/python3 ] || missing+=(python3)

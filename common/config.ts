@@ -117,6 +117,32 @@ function sandboxConfig(env: Env): SandboxConfig {
   return { mode: oneOf(env, 'TOOL_SANDBOX', ['bubblewrap', 'none'], 'bubblewrap'), workerPath: env.PATH ?? '', limits };
 }
 
+/** Limits of html_to_markdown and pdf_to_markdown (runners/web-tool.ts). */
+export interface WebToolLimits {
+  /** WEB_MAX_HTML_BYTES, WEB_MAX_PDF_BYTES: the most a response may have, after decompression. */
+  maxHtmlBytes: number;
+  maxPdfBytes: number;
+  /** WEB_MAX_HTML_DEPTH: how deeply a page's elements may nest. */
+  maxHtmlDepth: number;
+  /** WEB_MAX_PDF_PAGES: pages read of a PDF. */
+  maxPdfPages: number;
+}
+
+/** The processes that convert documents to Markdown (runtimes/documents/converter.ts). */
+export interface ConverterSettings {
+  /** CONVERTER_PROCESSES: conversions at once. */
+  processes: number;
+  /** CONVERTER_MAX_MEMORY_MB: data memory of each converter process. */
+  maxMemoryMb: number;
+  /** The converter's whole environment: where to find prlimit and node's loader settings, nothing secret. */
+  env: Record<string, string>;
+}
+
+/** Only what a converter process needs of the worker's environment: it reads hostile documents, so no secrets. */
+function converterEnv(env: Env): Record<string, string> {
+  return Object.fromEntries(['PATH', 'TMPDIR', 'LANG', 'NODE_OPTIONS'].flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
+}
+
 export interface WorkerConfig {
   /** INFERENCE_URL (without `/v1`) and INFERENCE_KEY. */
   inference: { url: string; key: string };
@@ -125,6 +151,8 @@ export interface WorkerConfig {
   sandbox: SandboxConfig;
   /** FETCH_ALLOW_HOSTS, parsed. */
   fetchAllowHosts: AllowEntry[];
+  web: WebToolLimits;
+  converter: ConverterSettings;
   /** MCP_SERVERS: the MCP server registry file, if any. */
   mcpServersFile?: string;
   payloadStoreDir: string;
@@ -142,6 +170,17 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     heroku: herokuToken ? { token: herokuToken, apiUrl: httpUrl(env, 'HEROKU_API_URL', 'https://api.heroku.com') } : undefined,
     sandbox: sandboxConfig(env),
     fetchAllowHosts: list(env, 'FETCH_ALLOW_HOSTS').map(parseAllowEntry),
+    web: {
+      maxHtmlBytes: positiveInt(env, 'WEB_MAX_HTML_BYTES', 5 * 1024 * 1024),
+      maxPdfBytes: positiveInt(env, 'WEB_MAX_PDF_BYTES', 10 * 1024 * 1024),
+      maxHtmlDepth: positiveInt(env, 'WEB_MAX_HTML_DEPTH', 512),
+      maxPdfPages: positiveInt(env, 'WEB_MAX_PDF_PAGES', 500),
+    },
+    converter: {
+      processes: positiveInt(env, 'CONVERTER_PROCESSES', 2),
+      maxMemoryMb: positiveInt(env, 'CONVERTER_MAX_MEMORY_MB', 1024),
+      env: converterEnv(env),
+    },
     mcpServersFile: optional(env, 'MCP_SERVERS'),
     payloadStoreDir: payloadStoreDir(env),
     databaseUrl: (attachment) => optional(env, attachmentVariable(attachment)),

@@ -9,10 +9,12 @@
 import { TOOL_SPECS } from '../catalog/resolve-tools';
 import type { ResolvedTool } from '../contract/run-contract';
 import type { PayloadFormat } from '../contract/tool-payload';
+import type { WebToolLimits } from '../common/config';
 import type { AllowEntry } from '../common/host-list';
 import { AppError } from '../common/errors';
 import type { McpPool } from '../mcp/pool';
 import type { CommandRuntime } from '../runtimes/command-runtime';
+import type { DocumentConverter } from '../runtimes/documents/converter';
 import type { DatabaseUrlLookup } from '../runtimes/postgres/session';
 import type { ToolRunContext } from '../tool-call/context';
 import { codeExecRunners } from './code-exec';
@@ -28,6 +30,8 @@ export interface RunnerDeps {
   commands: CommandRuntime;
   databaseUrl: DatabaseUrlLookup;
   fetchAllowHosts: AllowEntry[];
+  web: WebToolLimits;
+  converter: DocumentConverter;
   mcp: McpPool;
 }
 
@@ -35,8 +39,8 @@ const RUNNERS = (deps: RunnerDeps): ToolRunner[] => [
   dynoRunCommandRunner(deps.commands),
   postgresGetSchemaRunner(deps.databaseUrl),
   postgresRunQueryRunner(deps.databaseUrl),
-  htmlToMarkdownRunner(deps.fetchAllowHosts),
-  pdfToMarkdownRunner(deps.fetchAllowHosts),
+  htmlToMarkdownRunner(deps.fetchAllowHosts, deps.web, deps.converter),
+  pdfToMarkdownRunner(deps.fetchAllowHosts, deps.web, deps.converter),
   ...codeExecRunners(deps.commands),
 ];
 

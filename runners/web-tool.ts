@@ -14,7 +14,7 @@ import { runner } from './runner';
 /** Markdown beyond this many characters is cut, with a note saying so. */
 const MAX_MARKDOWN_CHARS = 64 * 1024;
 
-export interface WebConversion extends Pick<SafeFetchOptions, 'maxBytes' | 'accept' | 'contentTypeProblem'> {
+export interface WebConversion extends Pick<SafeFetchOptions, 'maxBytes' | 'maxBytesSetting' | 'accept' | 'contentTypeProblem'> {
   /** The resource as Markdown; throws FetchError for content it cannot convert. */
   toMarkdown(resource: FetchedResource, signal: AbortSignal): Promise<string>;
 }
@@ -30,6 +30,7 @@ export const webToolRunner = (spec: ToolSpec<Record<string, never>>, conversion:
         allowHosts,
         signal,
         maxBytes: conversion.maxBytes,
+        maxBytesSetting: conversion.maxBytesSetting,
         accept: conversion.accept,
         contentTypeProblem: conversion.contentTypeProblem,
       });

@@ -7,13 +7,14 @@ import { McpPool } from '../mcp/pool';
 import { createRunners } from '../runners/registry';
 import { CommandRuntime } from '../runtimes/command-runtime';
 import { LocalSandbox } from '../runtimes/sandbox/local-sandbox';
+import { DocumentConverter } from '../runtimes/documents/converter';
 
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
 
 export interface AgentWorker {
   worker: Worker;
-  /** Polls until the worker has shut down, then closes the MCP connections and removes the sandbox's cgroups. */
+  /** Polls until the worker has shut down, then closes the MCP connections, removes the sandbox's cgroups and ends the document converters. */
   run(): Promise<void>;
 }
 
@@ -24,10 +25,13 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
   const mcp = McpPool.fromFile(config.mcpServersFile, log);
   // Connected early to surface problems in the log; calls do not wait for it (they connect on demand).
   void mcp.syncAll();
+  const converter = new DocumentConverter(config.converter);
   const runners = createRunners({
     commands: new CommandRuntime(sandbox, config.heroku),
     databaseUrl: config.databaseUrl,
     fetchAllowHosts: config.fetchAllowHosts,
+    web: config.web,
+    converter,
     mcp,
   });
   const connection = await NativeConnection.connect(temporal.connectionOptions);
@@ -48,7 +52,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     run: () =>
       worker.run().finally(async () => {
         await sandbox.close();
-        await mcp.close();
+        await Promise.all([mcp.close(), converter.close()]);
       }),
   };
 }

@@ -26,6 +26,8 @@ export interface SafeFetchOptions {
   /** Covers every hop, from the first DNS look-up to the last body byte; on abort its reason is thrown. */
   signal: AbortSignal;
   maxBytes: number;
+  /** The setting behind maxBytes, named when it refuses a response. */
+  maxBytesSetting: string;
   accept: string;
   /** Why a response of this media type (lower-case, no parameters; '' when absent) is not wanted, or undefined. */
   contentTypeProblem(mediaType: string): string | undefined;
@@ -136,7 +138,7 @@ async function readResponse(url: URL, res: http.IncomingMessage, opts: SafeFetch
     res.destroy();
     throw new FetchError(`${url} ${problem}`);
   }
-  const tooLarge = `${url} is larger than ${formatBytes(opts.maxBytes)}, this tool's limit; stopped reading`;
+  const tooLarge = `${url} is larger than ${formatBytes(opts.maxBytes)}, this tool's limit (${opts.maxBytesSetting}); stopped reading`;
   if (Number(res.headers['content-length']) > opts.maxBytes) {
     res.destroy();
     throw new FetchError(tooLarge);

@@ -83,6 +83,7 @@ test('the connection goes to the address that was checked, not to what DNS answe
     allowHosts: [{ hostname: HOST }],
     signal: AbortSignal.timeout(30_000),
     maxBytes: 1024,
+    maxBytesSetting: 'WEB_MAX_HTML_BYTES',
     accept: 'text/html',
     contentTypeProblem: () => undefined,
   });

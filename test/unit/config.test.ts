@@ -109,6 +109,18 @@ describe('workerConfig', () => {
     assert.ok(!('env' in config));
   });
 
+  test('document conversion: limits, and a converter environment without the worker’s secrets', () => {
+    const config = workerConfig({
+      PATH: '/usr/bin',
+      TMPDIR: '/scratch',
+      HEROKU_API_KEY: 'tok',
+      DATABASE_URL: 'postgres://db',
+      WEB_MAX_PDF_PAGES: '20',
+    });
+    assert.deepEqual(config.web, { maxHtmlBytes: 5 * 1024 * 1024, maxPdfBytes: 10 * 1024 * 1024, maxHtmlDepth: 512, maxPdfPages: 20 });
+    assert.deepEqual(config.converter, { processes: 2, maxMemoryMb: 1024, env: { PATH: '/usr/bin', TMPDIR: '/scratch' } });
+  });
+
   const refusals: [Record<string, string>, string][] = [
     [{ TOOL_SANDBOX: 'docker' }, "TOOL_SANDBOX must be 'bubblewrap' or 'none', got 'docker'"],
     [{ SANDBOX_LIMITS: 'no' }, "SANDBOX_LIMITS must be 'on' or 'off', got 'no'"],
@@ -124,6 +136,8 @@ describe('workerConfig', () => {
     [{ INFERENCE_URL: 'localhost:11434' }, "INFERENCE_URL must be an http(s) URL, got 'localhost:11434'"],
     [{ HEROKU_API_KEY: 't', HEROKU_API_URL: 'not a url' }, "HEROKU_API_URL must be an http(s) URL, got 'not a url'"],
     [{ FETCH_ALLOW_HOSTS: 'example.com,http://x/y' }, "FETCH_ALLOW_HOSTS entry 'http://x/y' is not a host or host:port"],
+    [{ WEB_MAX_HTML_DEPTH: '0' }, "WEB_MAX_HTML_DEPTH must be a positive integer, got '0'"],
+    [{ CONVERTER_MAX_MEMORY_MB: '1g' }, "CONVERTER_MAX_MEMORY_MB must be a positive integer, got '1g'"],
   ];
   refusesEach(workerConfig, refusals);
 });

@@ -8,6 +8,7 @@ import { createRunners } from '../../runners/registry';
 import { workerConfig } from '../../common/config';
 import { CommandRuntime } from '../../runtimes/command-runtime';
 import { LocalSandbox } from '../../runtimes/sandbox/local-sandbox';
+import { DocumentConverter } from '../../runtimes/documents/converter';
 
 const runners = createRunners({
   commands: new CommandRuntime(
@@ -19,6 +20,8 @@ const runners = createRunners({
   ),
   databaseUrl: () => undefined,
   fetchAllowHosts: [],
+  web: workerConfig({}).web,
+  converter: new DocumentConverter(workerConfig({}).converter), // starts no process until a conversion
   mcp: McpPool.fromFile(undefined, { info: () => {}, warn: () => {} }),
 });
 

@@ -1,3 +1,4 @@
+import { JsonSchemas } from '../catalog/json-schema';
 import type { AgentActivities } from '../contract/run-contract';
 import type { RunnerRegistry } from '../runners/registry';
 import type { WorkerConfig } from '../common/config';
@@ -7,6 +8,6 @@ import { createToolRunner } from './run-tool';
 export function createActivities(config: WorkerConfig, runners: RunnerRegistry): AgentActivities {
   return {
     callModel: createModelCaller(config.inference),
-    runTool: createToolRunner(runners),
+    runTool: createToolRunner(runners, new JsonSchemas(config.toolSchemas)),
   };
 }

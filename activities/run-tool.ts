@@ -6,14 +6,14 @@
  * it where the tool allows, and the workflow reports the rest.
  */
 import { Context } from '@temporalio/activity';
-import { validationProblem } from '../catalog/json-schema';
+import { SchemaError, type JsonSchemas } from '../catalog/json-schema';
 import type { ToolCallInput, ToolCallResult } from '../contract/run-contract';
 import { errorPayload } from '../contract/tool-payload';
 import type { RunnerRegistry } from '../runners/registry';
 import { ToolError } from '../tool-call/tool-error';
 import { withHeartbeats } from './heartbeat';
 
-export function createToolRunner(runners: RunnerRegistry) {
+export function createToolRunner(runners: RunnerRegistry, schemas: JsonSchemas) {
   return withHeartbeats(async function runTool(input: ToolCallInput, progress): Promise<ToolCallResult> {
     const { tool } = input;
     const runner = runners(tool);
@@ -25,7 +25,13 @@ export function createToolRunner(runners: RunnerRegistry) {
     } catch (err) {
       return { payload: errorPayload(`the arguments are not valid JSON (${(err as Error).message}); the tool was not run.`) };
     }
-    const problem = validationProblem(tool.function.parameters, args);
+    let problem: string | undefined;
+    try {
+      problem = schemas.validationProblem(tool.function.parameters, args);
+    } catch (err) {
+      if (!(err instanceof SchemaError)) throw err;
+      return { payload: errorPayload(`the tool's parameters schema ${err.message}; the tool was not run.`) };
+    }
     if (problem) return { payload: errorPayload(`invalid arguments: ${problem}; the tool was not run.`) };
 
     const ctx = Context.current();

@@ -5,6 +5,8 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Client } from '@temporalio/client';
+import { JsonSchemas } from '../catalog/json-schema';
+import type { ToolCatalog } from '../catalog/resolve-tools';
 import { ToolValidationError } from '../catalog/tool-spec';
 import type { ApiConfig } from '../common/config';
 import { isRunId } from '../common/run-ids';
@@ -36,7 +38,7 @@ const route = (handler: Handler) => (req: Request, res: Response, next: NextFunc
 
 export function createApp(deps: AppDeps) {
   const { client, config, log, mcp, streams } = deps;
-  const mcpCatalog = { pool: mcp, maxTtlSeconds: config.mcpMaxTtlSeconds };
+  const catalog: ToolCatalog = { mcp: { pool: mcp, maxTtlSeconds: config.mcpMaxTtlSeconds }, schemas: new JsonSchemas(config.toolSchemas) };
   const feeds = new RunFeeds(client, log);
   const { keepAliveMs } = config;
   const app = express();
@@ -61,7 +63,7 @@ export function createApp(deps: AppDeps) {
       const runId = await startRun(
         client,
         config,
-        mcpCatalog,
+        catalog,
         req.body,
         {
           apiKeyId: res.locals.apiKeyId as string,

@@ -4,7 +4,6 @@
  * variables, never in the shell string: runners/dyno-run-command.ts).
  */
 import { z } from 'zod';
-import { schemaProblem } from './json-schema';
 import type { ToolSpec } from './tool-spec';
 
 const EMPTY_OBJECT_SCHEMA = { type: 'object', properties: {}, required: [] };
@@ -15,11 +14,8 @@ const params = z.object({
   parameters: z
     .record(z.string(), z.unknown(), { error: 'must be a JSON Schema object' })
     .default(EMPTY_OBJECT_SCHEMA)
-    .superRefine((schema, ctx) => {
-      const problem = schemaProblem(schema);
-      if (problem) ctx.addIssue({ code: 'custom', message: `is not a valid JSON Schema: ${problem}` });
-      else if (schema.type !== 'object') ctx.addIssue({ code: 'custom', message: 'must describe an object (type "object")' });
-    }),
+    // The rest (size, depth, meta-schema, patterns) is checked by catalog/json-schema.ts: see argumentsSchema.
+    .refine((schema) => schema.type === 'object', 'must describe an object (type "object")'),
 });
 export type DynoRunCommandParams = z.infer<typeof params>;
 
@@ -29,5 +25,6 @@ export const dynoRunCommand: ToolSpec<DynoRunCommandParams> = {
   requiresApp: true,
   payload: 'text',
   toolParams: params,
+  argumentsSchema: (p) => ({ param: 'parameters', schema: p.parameters }),
   modelFunction: (p, description) => ({ description: description ?? p.description, parameters: p.parameters }),
 };

@@ -9,7 +9,7 @@ import type { Tool as McpTool, ToolAnnotations } from '@modelcontextprotocol/sdk
 import type { ToolObject } from '../contract/request-schema';
 import type { ResolvedTool, SideEffectClass } from '../contract/run-contract';
 import { TOOL_DEFAULTS } from '../contract/tool-defaults';
-import { schemaProblem } from './json-schema';
+import type { JsonSchemas } from './json-schema';
 import { ToolValidationError } from './tool-spec';
 
 /** One configured MCP server as the catalogue sees it: its namespace, its last tool list, and why it is unavailable. */
@@ -48,7 +48,7 @@ export function sideEffectOf(annotations: ToolAnnotations | undefined): SideEffe
   return 'side-effecting';
 }
 
-export async function resolveMcpTool(tool: ToolObject, at: string, catalog: McpToolCatalog): Promise<ResolvedTool> {
+export async function resolveMcpTool(tool: ToolObject, at: string, catalog: McpToolCatalog, schemas: JsonSchemas): Promise<ResolvedTool> {
   const { pool, maxTtlSeconds } = catalog;
   if (pool.servers.length === 0) throw invalid(`${at}.name '${tool.name}': no MCP servers are configured on this server (MCP_SERVERS)`);
   // A tool added to a server since it was last listed is found after one refresh.
@@ -73,11 +73,9 @@ export async function resolveMcpTool(tool: ToolObject, at: string, catalog: McpT
   const name = `${found.server.namespace}/${found.tool.name}`;
   // `$schema` only names the draft; ajv (draft-07) would refuse newer ones it need not know about.
   const { $schema: _draft, ...parameters } = found.tool.inputSchema;
-  const problem = schemaProblem(parameters);
+  const problem = schemas.problem(parameters);
   if (problem)
-    throw invalid(
-      `${at}.name '${tool.name}': the input schema MCP server '${found.server.namespace}' gives for '${found.tool.name}' is not usable: ${problem}`,
-    );
+    throw invalid(`${at}.name '${tool.name}': the input schema MCP server '${found.server.namespace}' gives for '${found.tool.name}' ${problem}`);
   return {
     name,
     type: 'mcp',

@@ -10,6 +10,7 @@ import type { ResolvedTool } from '../contract/run-contract';
 import { HEROKU_TOOL_MAX_TTL_SECONDS, TOOL_DEFAULTS } from '../contract/tool-defaults';
 import { codeExecTools } from './code-exec';
 import { dynoRunCommand } from './dyno-run-command';
+import type { JsonSchemas } from './json-schema';
 import { resolveMcpTool, type McpToolCatalog } from './mcp-tools';
 import { postgresGetSchema, postgresRunQuery } from './postgres';
 import { ToolValidationError, type ToolSpec } from './tool-spec';
@@ -18,13 +19,19 @@ import { htmlToMarkdown, pdfToMarkdown } from './web';
 export const TOOL_SPECS: readonly ToolSpec[] = [dynoRunCommand, postgresGetSchema, postgresRunQuery, htmlToMarkdown, pdfToMarkdown, ...codeExecTools];
 const BY_NAME = new Map(TOOL_SPECS.map((t) => [t.name, t]));
 
+/** What validating a request's tools needs besides the catalogue: the MCP servers' tools, and the JSON Schema checks. */
+export interface ToolCatalog {
+  mcp: McpToolCatalog;
+  schemas: JsonSchemas;
+}
+
 /** Throws ToolValidationError naming the first tool field at fault. */
-export async function resolveTools(tools: ToolObject[], mcp: McpToolCatalog): Promise<ResolvedTool[]> {
+export async function resolveTools(tools: ToolObject[], catalog: ToolCatalog): Promise<ResolvedTool[]> {
   const seen = new Set<string>();
   const resolved: ResolvedTool[] = [];
   for (const [i, tool] of tools.entries()) {
     const at = `tools[${i}]`;
-    const result = tool.type === 'mcp' ? await resolveMcpTool(tool, at, mcp) : resolveHerokuTool(tool, at);
+    const result = tool.type === 'mcp' ? await resolveMcpTool(tool, at, catalog.mcp, catalog.schemas) : resolveHerokuTool(tool, at, catalog.schemas);
     // Compared after resolving: an mcp tool may be named bare or namespaced.
     if (seen.has(result.name)) throw new ToolValidationError(`${at}.name '${tool.name}' is a duplicate: tool names must be unique`);
     seen.add(result.name);
@@ -33,7 +40,7 @@ export async function resolveTools(tools: ToolObject[], mcp: McpToolCatalog): Pr
   return resolved;
 }
 
-function resolveHerokuTool(tool: ToolObject, at: string): ResolvedTool {
+function resolveHerokuTool(tool: ToolObject, at: string, schemas: JsonSchemas): ResolvedTool {
   const spec = BY_NAME.get(tool.name);
   if (!spec) {
     throw new ToolValidationError(`${at}.name '${tool.name}' is not a known heroku_tool; known: ${[...BY_NAME.keys()].join(', ')}`);
@@ -52,6 +59,9 @@ function resolveHerokuTool(tool: ToolObject, at: string): ResolvedTool {
     throw new ToolValidationError(`${at}.runtime_params.tool_params.${issue ? describeIssue(issue) : 'are invalid'}`);
   }
   const params = parsed.data;
+  const requested = spec.argumentsSchema?.(params);
+  const problem = requested && schemas.problem(requested.schema);
+  if (requested && problem) throw new ToolValidationError(`${at}.runtime_params.tool_params.${requested.param} ${problem}`);
   return {
     name: tool.name,
     type: 'heroku_tool',

@@ -18,6 +18,8 @@ export interface ToolSpec<Params = Record<string, unknown>> {
   payload: PayloadFormat;
   /** Validates `runtime_params.tool_params`. */
   toolParams: z.ZodType<Params>;
+  /** The JSON Schema of the model's arguments, when the request supplies it: which tool_params field, and the schema. */
+  argumentsSchema?(params: Params): { param: string; schema: Record<string, unknown> };
   /** What the model sees; `description` is the request's optional hint. */
   modelFunction(params: Params, description: string | undefined): Omit<FunctionDefinition, 'name'>;
 }

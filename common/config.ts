@@ -33,6 +33,25 @@ function payloadStoreDir(env: Env): string {
   return dir(env, 'PAYLOAD_STORE_DIR', `${dir(env, 'DATA_DIR', '.data')}/payloads`);
 }
 
+/** How large a JSON Schema from a request may be, and how many compiled ones are kept (catalog/json-schema.ts). */
+export interface ToolSchemaLimits {
+  /** TOOL_SCHEMA_MAX_BYTES: the schema's size as JSON. */
+  maxBytes: number;
+  /** TOOL_SCHEMA_MAX_DEPTH: how deeply its objects and arrays may nest. */
+  maxDepth: number;
+  /** TOOL_SCHEMA_CACHE_SIZE: compiled validators kept. */
+  cacheSize: number;
+}
+
+/** Read by both processes: the API checks request schemas, the worker compiles them to check arguments. */
+function toolSchemaLimits(env: Env): ToolSchemaLimits {
+  return {
+    maxBytes: positiveInt(env, 'TOOL_SCHEMA_MAX_BYTES', 32 * 1024),
+    maxDepth: positiveInt(env, 'TOOL_SCHEMA_MAX_DEPTH', 32),
+    cacheSize: positiveInt(env, 'TOOL_SCHEMA_CACHE_SIZE', 200),
+  };
+}
+
 export interface ApiConfig {
   port: number;
   /** Bearer keys the API accepts; the API refuses to start without one. */
@@ -50,6 +69,7 @@ export interface ApiConfig {
   /** Largest `ttl_seconds` an mcp tool may ask for (MCP_MAX_TTL_SECONDS). */
   mcpMaxTtlSeconds: number;
   payloadStoreDir: string;
+  toolSchemas: ToolSchemaLimits;
 }
 
 export function apiConfig(env: Env = process.env): ApiConfig {
@@ -64,6 +84,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     mcpServersFile: optional(env, 'MCP_SERVERS'),
     mcpMaxTtlSeconds: positiveInt(env, 'MCP_MAX_TTL_SECONDS', 120),
     payloadStoreDir: payloadStoreDir(env),
+    toolSchemas: toolSchemaLimits(env),
   };
 }
 
@@ -158,6 +179,7 @@ export interface WorkerConfig {
   payloadStoreDir: string;
   /** `<ATTACHMENT>_URL` for `db_attachment` ATTACHMENT: the database tools get this look-up, not the environment. */
   databaseUrl: (attachment: string) => string | undefined;
+  toolSchemas: ToolSchemaLimits;
 }
 
 /** The variable that holds the database URL of a `db_attachment`, as Heroku names config vars. */
@@ -184,6 +206,7 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     mcpServersFile: optional(env, 'MCP_SERVERS'),
     payloadStoreDir: payloadStoreDir(env),
     databaseUrl: (attachment) => optional(env, attachmentVariable(attachment)),
+    toolSchemas: toolSchemaLimits(env),
   };
 }
 

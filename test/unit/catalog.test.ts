@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { JsonSchemas } from '../../catalog/json-schema';
 import type { McpServerListing, McpToolCatalog } from '../../catalog/mcp-tools';
 import { resolveTools, TOOL_SPECS } from '../../catalog/resolve-tools';
 import { ToolValidationError } from '../../catalog/tool-spec';
+import { apiConfig } from '../../common/config';
 import { toolObjectSchema } from '../../contract/request-schema';
 
 const servers: McpServerListing[] = [
@@ -22,6 +24,7 @@ const servers: McpServerListing[] = [
         annotations: { readOnlyHint: true },
       },
       { name: 'write', inputSchema: { type: 'object' } },
+      { name: 'grep', inputSchema: { type: 'object', properties: { re: { type: 'string', pattern: '(\\w+)\\1' } } } },
     ],
   },
   { namespace: 'other', error: null, tools: [{ name: 'write', inputSchema: { type: 'object' }, annotations: { idempotentHint: true } }] },
@@ -35,7 +38,8 @@ const noMcp: McpToolCatalog = { pool: { servers: [], server: () => undefined, re
 
 /** Tool objects as the API has parsed them. */
 const parse = (tools: unknown[]) => tools.map((t) => toolObjectSchema.parse(t));
-const resolve = (tools: unknown[], catalog = mcp) => resolveTools(parse(tools), catalog);
+const schemas = new JsonSchemas(apiConfig({}).toolSchemas);
+const resolve = (tools: unknown[], catalog = mcp) => resolveTools(parse(tools), { mcp: catalog, schemas });
 
 async function refusal(tools: unknown[], catalog = mcp): Promise<string> {
   const err = await resolve(tools, catalog).then(
@@ -116,6 +120,29 @@ describe('heroku tools', () => {
       [{ type: 'heroku_tool', name: 'postgres_run_query', runtime_params: { tool_params: { db_attachment: 'database_url' } } }],
       'tools[0].runtime_params.tool_params.db_attachment must be an attachment name',
     ],
+    [
+      'a parameters schema over TOOL_SCHEMA_MAX_BYTES',
+      [
+        {
+          ...dyno,
+          runtime_params: {
+            ...dyno.runtime_params,
+            tool_params: { cmd: 'x', description: 'x', parameters: { type: 'object', description: 'x'.repeat(40_000) } },
+          },
+        },
+      ],
+      "tools[0].runtime_params.tool_params.parameters is larger than 32768 bytes of JSON, this server's limit (TOOL_SCHEMA_MAX_BYTES)",
+    ],
+    [
+      'a parameters schema that is not a JSON Schema',
+      [
+        {
+          ...dyno,
+          runtime_params: { ...dyno.runtime_params, tool_params: { cmd: 'x', description: 'x', parameters: { type: 'object', required: 'a' } } },
+        },
+      ],
+      'tools[0].runtime_params.tool_params.parameters is not a valid JSON Schema: schema is invalid: data/required must be array',
+    ],
     ['a duplicate', [dyno, dyno], "tools[1].name 'dyno_run_command' is a duplicate: tool names must be unique"],
   ];
   for (const [what, tools, message] of cases) {
@@ -156,6 +183,11 @@ describe('mcp tools', () => {
       'an ambiguous bare name',
       [{ type: 'mcp', name: 'write' }],
       "tools[0].name 'write' is ambiguous: it matches files/write, other/write; use the namespaced name",
+    ],
+    [
+      'a server schema with a pattern RE2 cannot run',
+      [{ type: 'mcp', name: 'files/grep' }],
+      "tools[0].name 'files/grep': the input schema MCP server 'files' gives for 'grep' has a pattern this server cannot run at /properties/re/pattern: \"(\\\\w+)\\\\1\" (error parsing regexp: invalid escape sequence: `\\1`); patterns run on RE2, in linear time, so lookaround and backreferences are not supported",
     ],
     [
       'an unknown namespace',

@@ -34,6 +34,7 @@ describe('apiConfig', () => {
       mcpServersFile: undefined,
       mcpMaxTtlSeconds: 120,
       payloadStoreDir: path.resolve('.data/payloads'),
+      toolSchemas: { maxBytes: 32 * 1024, maxDepth: 32, cacheSize: 200 },
     });
   });
 
@@ -52,6 +53,7 @@ describe('apiConfig', () => {
     [{ MAX_MODEL_CALLS_PER_RUN: '0' }, "MAX_MODEL_CALLS_PER_RUN must be a positive integer, got '0'"],
     [{ MAX_REQUEST_BYTES: '1mb' }, "MAX_REQUEST_BYTES must be a positive integer, got '1mb'"],
     [{ SSE_KEEPALIVE_MS: '-5' }, "SSE_KEEPALIVE_MS must be a positive integer, got '-5'"],
+    [{ TOOL_SCHEMA_MAX_BYTES: '32k' }, "TOOL_SCHEMA_MAX_BYTES must be a positive integer, got '32k'"],
   ];
   refusesEach(apiConfig, refusals);
 });

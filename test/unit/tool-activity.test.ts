@@ -9,6 +9,8 @@ import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { HEARTBEAT_INTERVAL_MS, withHeartbeats } from '../../activities/heartbeat';
 import { createToolRunner } from '../../activities/run-tool';
+import { JsonSchemas } from '../../catalog/json-schema';
+import { workerConfig } from '../../common/config';
 import type { ResolvedTool, ToolCallInput, ToolCallResult } from '../../contract/run-contract';
 import { callToolResult, errorPayload } from '../../contract/tool-payload';
 import type { BoundRunner } from '../../runners/registry';
@@ -26,7 +28,7 @@ const input = (args: string): ToolCallInput => ({ runId: 'chatcmpl-1', callKey: 
 
 /** Runs the tool activity with `runner` for every tool. */
 function runTool(runner: BoundRunner | undefined, args: string): Promise<ToolCallResult> {
-  const activity = createToolRunner(() => runner);
+  const activity = createToolRunner(() => runner, new JsonSchemas(workerConfig({}).toolSchemas));
   return new MockActivityEnvironment().run<[ToolCallInput], ToolCallResult, typeof activity>(activity, input(args));
 }
 

@@ -159,6 +159,34 @@ export interface ConverterSettings {
   env: Record<string, string>;
 }
 
+/** The database tools' settings (runtimes/postgres/). */
+export interface PostgresSettings {
+  /** POSTGRES_ATTACHMENTS: the attachments the tools may use; undefined: any whose URL is a postgres:// URL. */
+  attachments?: string[];
+  /** `<ATTACHMENT>_URL` for `db_attachment` ATTACHMENT: the database tools get this look-up, not the environment. */
+  databaseUrl(attachment: string): string | undefined;
+  /** POSTGRES_POOL_SIZE: connections per attachment; more calls wait. */
+  poolSize: number;
+  /** POSTGRES_LOCK_TIMEOUT_MS: how long a statement may wait for a lock. */
+  lockTimeoutMs: number;
+}
+
+const ATTACHMENT_NAME = /^[A-Z][A-Z0-9_]*$/;
+
+function postgresSettings(env: Env): PostgresSettings {
+  const attachments = optional(env, 'POSTGRES_ATTACHMENTS') === undefined ? undefined : list(env, 'POSTGRES_ATTACHMENTS');
+  const bad = attachments?.find((name) => !ATTACHMENT_NAME.test(name));
+  if (bad !== undefined) {
+    throw new ConfigError(`POSTGRES_ATTACHMENTS entry '${bad}' is not an attachment name such as DATABASE (upper-case letters, digits and '_')`);
+  }
+  return {
+    attachments,
+    databaseUrl: (attachment) => optional(env, attachmentVariable(attachment)),
+    poolSize: positiveInt(env, 'POSTGRES_POOL_SIZE', 5),
+    lockTimeoutMs: positiveInt(env, 'POSTGRES_LOCK_TIMEOUT_MS', 5000),
+  };
+}
+
 /** Only what a converter process needs of the worker's environment: it reads hostile documents, so no secrets. */
 function converterEnv(env: Env): Record<string, string> {
   return Object.fromEntries(['PATH', 'TMPDIR', 'LANG', 'NODE_OPTIONS'].flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
@@ -177,8 +205,7 @@ export interface WorkerConfig {
   /** MCP_SERVERS: the MCP server registry file, if any. */
   mcpServersFile?: string;
   payloadStoreDir: string;
-  /** `<ATTACHMENT>_URL` for `db_attachment` ATTACHMENT: the database tools get this look-up, not the environment. */
-  databaseUrl: (attachment: string) => string | undefined;
+  postgres: PostgresSettings;
   toolSchemas: ToolSchemaLimits;
 }
 
@@ -205,7 +232,7 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     },
     mcpServersFile: optional(env, 'MCP_SERVERS'),
     payloadStoreDir: payloadStoreDir(env),
-    databaseUrl: (attachment) => optional(env, attachmentVariable(attachment)),
+    postgres: postgresSettings(env),
     toolSchemas: toolSchemaLimits(env),
   };
 }

@@ -4,9 +4,9 @@
  * that is the form models read best. Runs in the same read-only session as
  * postgres_run_query.
  */
-import type { Client } from 'pg';
+import type { PoolClient } from 'pg';
 import { postgresGetSchema } from '../catalog/postgres';
-import { withReadOnlySession, type DatabaseUrlLookup } from '../runtimes/postgres/session';
+import type { ReadOnlyDatabases } from '../runtimes/postgres/session';
 import { MAX_OUTPUT_BYTES } from '../tool-call/output-cap';
 import { runner } from './runner';
 
@@ -76,7 +76,7 @@ function describeRelation(r: Relation): string {
 
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ');
 
-async function describeSchema(client: Client): Promise<string> {
+async function describeSchema(client: PoolClient): Promise<string> {
   const [info = { db: '?', version: '?' }] = (
     await client.query<{ db: string; version: string }>(`select current_database() as db, current_setting('server_version') as version`)
   ).rows;
@@ -102,5 +102,5 @@ async function describeSchema(client: Client): Promise<string> {
   return out.join('\n');
 }
 
-export const postgresGetSchemaRunner = (databaseUrl: DatabaseUrlLookup) =>
-  runner(postgresGetSchema, (ctx, params) => withReadOnlySession(ctx, databaseUrl, params.db_attachment, describeSchema));
+export const postgresGetSchemaRunner = (databases: ReadOnlyDatabases) =>
+  runner(postgresGetSchema, (ctx, params) => databases.run(ctx, params.db_attachment, describeSchema));

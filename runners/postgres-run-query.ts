@@ -1,13 +1,16 @@
 /**
- * postgres_run_query: one SQL statement in the read-only session, answered as
+ * postgres_run_query: one plain read (runtimes/postgres/read-only-statement.ts
+ * decides, before anything reaches the database) in the read-only session, answered as
  * JSON {"columns","rows","row_count","truncated"[,"note"]}. Values
  * are PostgreSQL's own text for them (NULL is null), so nothing is lost or
  * re-interpreted on the way (bigint, numeric, timestamps, arrays, json).
  */
 import Cursor from 'pg-cursor';
-import type { Client, CustomTypesConfig, FieldDef } from 'pg';
+import type { CustomTypesConfig, FieldDef, PoolClient } from 'pg';
 import { MAX_ROWS, postgresRunQuery } from '../catalog/postgres';
-import { withReadOnlySession, type DatabaseUrlLookup } from '../runtimes/postgres/session';
+import { readOnlyProblem } from '../runtimes/postgres/read-only-statement';
+import type { ReadOnlyDatabases } from '../runtimes/postgres/session';
+import { ToolError } from '../tool-call/tool-error';
 import { MAX_OUTPUT_BYTES } from '../tool-call/output-cap';
 import { runner } from './runner';
 /** Rows are fetched in batches, so a huge result never sits in memory whole. */
@@ -30,7 +33,7 @@ export interface QueryOutput {
  * than one statement, so "SET ... ; INSERT ..." and "COMMIT; DROP ..." fail in
  * the server before anything runs.
  */
-async function runQuery(client: Client, query: string): Promise<QueryOutput> {
+async function runQuery(client: PoolClient, query: string): Promise<QueryOutput> {
   const cursor = client.query(new Cursor<Row>(query, undefined, { rowMode: 'array', types: TEXT_VALUES }));
   const rows: Row[] = [];
   let columns: string[] = [];
@@ -77,7 +80,10 @@ function read(cursor: Cursor<Row>, count: number): Promise<{ rows: Row[]; fields
   });
 }
 
-export const postgresRunQueryRunner = (databaseUrl: DatabaseUrlLookup) =>
-  runner(postgresRunQuery, (ctx, params, args) =>
-    withReadOnlySession(ctx, databaseUrl, params.db_attachment, async (client) => JSON.stringify(await runQuery(client, args.query as string))),
-  );
+export const postgresRunQueryRunner = (databases: ReadOnlyDatabases) =>
+  runner(postgresRunQuery, async (ctx, params, args) => {
+    const query = args.query as string;
+    const refusal = await readOnlyProblem(query);
+    if (refusal) throw new ToolError(`refused: ${refusal}. Nothing was sent to the database.`);
+    return databases.run(ctx, params.db_attachment, async (client) => JSON.stringify(await runQuery(client, query)));
+  });

@@ -1,9 +1,10 @@
 /**
  * The runner registry: which code runs a call of a resolved tool. Built once
  * per worker, with what each tool needs and nothing more: the commands get
- * the CommandRuntime (Heroku token, sandbox), the database tools a look-up of
- * `<ATTACHMENT>_URL`, the web tools FETCH_ALLOW_HOSTS, MCP tools the MCP
- * connections. A new tool is a spec in catalog/resolve-tools.ts and one line
+ * the CommandRuntime (Heroku token, sandbox), the database tools the
+ * read-only database pools (which alone see `<ATTACHMENT>_URL`), the web tools
+ * FETCH_ALLOW_HOSTS, their limits and the document converter, MCP tools the
+ * MCP connections. A new tool is a spec in catalog/resolve-tools.ts and one line
  * in RUNNERS below.
  */
 import { TOOL_SPECS } from '../catalog/resolve-tools';
@@ -15,7 +16,7 @@ import { AppError } from '../common/errors';
 import type { McpPool } from '../mcp/pool';
 import type { CommandRuntime } from '../runtimes/command-runtime';
 import type { DocumentConverter } from '../runtimes/documents/converter';
-import type { DatabaseUrlLookup } from '../runtimes/postgres/session';
+import type { ReadOnlyDatabases } from '../runtimes/postgres/session';
 import type { ToolRunContext } from '../tool-call/context';
 import { codeExecRunners } from './code-exec';
 import { dynoRunCommandRunner } from './dyno-run-command';
@@ -28,7 +29,7 @@ import type { ToolRunner } from './runner';
 
 export interface RunnerDeps {
   commands: CommandRuntime;
-  databaseUrl: DatabaseUrlLookup;
+  databases: ReadOnlyDatabases;
   fetchAllowHosts: AllowEntry[];
   web: WebToolLimits;
   converter: DocumentConverter;
@@ -37,8 +38,8 @@ export interface RunnerDeps {
 
 const RUNNERS = (deps: RunnerDeps): ToolRunner[] => [
   dynoRunCommandRunner(deps.commands),
-  postgresGetSchemaRunner(deps.databaseUrl),
-  postgresRunQueryRunner(deps.databaseUrl),
+  postgresGetSchemaRunner(deps.databases),
+  postgresRunQueryRunner(deps.databases),
   htmlToMarkdownRunner(deps.fetchAllowHosts, deps.web, deps.converter),
   pdfToMarkdownRunner(deps.fetchAllowHosts, deps.web, deps.converter),
   ...codeExecRunners(deps.commands),

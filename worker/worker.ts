@@ -8,13 +8,14 @@ import { createRunners } from '../runners/registry';
 import { CommandRuntime } from '../runtimes/command-runtime';
 import { LocalSandbox } from '../runtimes/sandbox/local-sandbox';
 import { DocumentConverter } from '../runtimes/documents/converter';
+import { ReadOnlyDatabases } from '../runtimes/postgres/session';
 
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
 
 export interface AgentWorker {
   worker: Worker;
-  /** Polls until the worker has shut down, then closes the MCP connections, removes the sandbox's cgroups and ends the document converters. */
+  /** Polls until the worker has shut down, then closes the MCP connections, removes the sandbox's cgroups, ends the document converters and closes the database pools. */
   run(): Promise<void>;
 }
 
@@ -26,9 +27,10 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
   // Connected early to surface problems in the log; calls do not wait for it (they connect on demand).
   void mcp.syncAll();
   const converter = new DocumentConverter(config.converter);
+  const databases = new ReadOnlyDatabases(config.postgres);
   const runners = createRunners({
     commands: new CommandRuntime(sandbox, config.heroku),
-    databaseUrl: config.databaseUrl,
+    databases,
     fetchAllowHosts: config.fetchAllowHosts,
     web: config.web,
     converter,
@@ -52,7 +54,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     run: () =>
       worker.run().finally(async () => {
         await sandbox.close();
-        await Promise.all([mcp.close(), converter.close()]);
+        await Promise.all([mcp.close(), converter.close(), databases.close()]);
       }),
   };
 }

@@ -44,7 +44,8 @@ function runAs(): Pick<SpawnOptions, 'uid' | 'gid'> {
   return { uid: id('-u'), gid: id('-g') };
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+/** `settings` are extra server settings, e.g. `{ max_prepared_transactions: '5' }`. */
+export async function startPostgres(settings: Record<string, string> = {}): Promise<TestPostgres> {
   const bin = binDir();
   const user = runAs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-pg-'));
@@ -62,7 +63,10 @@ export async function startPostgres(): Promise<TestPostgres> {
   const port = await freePort();
   const server: ChildProcess = spawn(
     path.join(bin, 'postgres'),
-    ['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off'],
+    [
+      ...['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off'],
+      ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     { ...user, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';

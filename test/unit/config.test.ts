@@ -105,10 +105,19 @@ describe('workerConfig', () => {
 
   test('tools get a database URL look-up, not the environment', () => {
     const config = workerConfig({ DATABASE_URL: 'postgres://db', INFERENCE_KEY: 'secret' });
-    assert.equal(config.databaseUrl('DATABASE'), 'postgres://db');
-    assert.equal(config.databaseUrl('FOLLOWER'), undefined);
+    assert.equal(config.postgres.databaseUrl('DATABASE'), 'postgres://db');
+    assert.equal(config.postgres.databaseUrl('FOLLOWER'), undefined);
     assert.ok(!JSON.stringify(config).includes('postgres://db'), 'the URL is not a field of the config');
     assert.ok(!('env' in config));
+  });
+
+  test('database tools: no attachment list by default, a pool of 5, a lock timeout of 5 s', () => {
+    const { attachments, poolSize, lockTimeoutMs } = workerConfig({}).postgres;
+    assert.deepEqual({ attachments, poolSize, lockTimeoutMs }, { attachments: undefined, poolSize: 5, lockTimeoutMs: 5000 });
+    assert.deepEqual(workerConfig({ POSTGRES_ATTACHMENTS: 'DATABASE, HEROKU_POSTGRESQL_RED' }).postgres.attachments, [
+      'DATABASE',
+      'HEROKU_POSTGRESQL_RED',
+    ]);
   });
 
   test('document conversion: limits, and a converter environment without the worker’s secrets', () => {
@@ -138,6 +147,11 @@ describe('workerConfig', () => {
     [{ INFERENCE_URL: 'localhost:11434' }, "INFERENCE_URL must be an http(s) URL, got 'localhost:11434'"],
     [{ HEROKU_API_KEY: 't', HEROKU_API_URL: 'not a url' }, "HEROKU_API_URL must be an http(s) URL, got 'not a url'"],
     [{ FETCH_ALLOW_HOSTS: 'example.com,http://x/y' }, "FETCH_ALLOW_HOSTS entry 'http://x/y' is not a host or host:port"],
+    [
+      { POSTGRES_ATTACHMENTS: 'DATABASE,database_url' },
+      "POSTGRES_ATTACHMENTS entry 'database_url' is not an attachment name such as DATABASE (upper-case letters, digits and '_')",
+    ],
+    [{ POSTGRES_POOL_SIZE: '0' }, "POSTGRES_POOL_SIZE must be a positive integer, got '0'"],
     [{ WEB_MAX_HTML_DEPTH: '0' }, "WEB_MAX_HTML_DEPTH must be a positive integer, got '0'"],
     [{ CONVERTER_MAX_MEMORY_MB: '1g' }, "CONVERTER_MAX_MEMORY_MB must be a positive integer, got '1g'"],
   ];

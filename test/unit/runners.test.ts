@@ -9,6 +9,7 @@ import { workerConfig } from '../../common/config';
 import { CommandRuntime } from '../../runtimes/command-runtime';
 import { LocalSandbox } from '../../runtimes/sandbox/local-sandbox';
 import { DocumentConverter } from '../../runtimes/documents/converter';
+import { ReadOnlyDatabases } from '../../runtimes/postgres/session';
 
 const runners = createRunners({
   commands: new CommandRuntime(
@@ -18,7 +19,7 @@ const runners = createRunners({
       { info: () => {}, warn: () => {} },
     ),
   ),
-  databaseUrl: () => undefined,
+  databases: new ReadOnlyDatabases(workerConfig({}).postgres),
   fetchAllowHosts: [],
   web: workerConfig({}).web,
   converter: new DocumentConverter(workerConfig({}).converter), // starts no process until a conversion

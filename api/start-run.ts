@@ -6,8 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { McpToolCatalog } from '../catalog/mcp-tools';
-import { resolveTools } from '../catalog/resolve-tools';
+import { resolveTools, type ToolCatalog } from '../catalog/resolve-tools';
 import type { ApiConfig } from '../common/config';
 import { newRunId, runIdForIdempotencyKey, workflowIdFor } from '../common/run-ids';
 import { agentRequestSchema, describeIssue, type AgentRequest } from '../contract/request-schema';
@@ -18,7 +17,7 @@ import { ApiError, invalidRequest } from './api-error';
 export async function startRun(
   client: Client,
   config: ApiConfig,
-  mcp: McpToolCatalog,
+  mcp: ToolCatalog,
   body: unknown,
   who: { apiKeyId: string; idempotencyKey?: string },
   searchAttributes: boolean,

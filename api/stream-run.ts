@@ -31,25 +31,40 @@ export class OpenStreams {
 /**
  * Streams a run's events after offset `after` to one client, then follows the
  * run live until it ends. Disconnecting only unsubscribes: the run goes on.
+ * Writes wait for `drain`: a client that reads slowly, or not at all, holds
+ * at most one frame beyond the socket's buffer here (the events themselves
+ * are the feed's, shared by every client of the run).
  */
 export function streamRun(req: Request, res: Response, feed: RunFeed, runId: string, after: number, keepAliveMs: number, streams: OpenStreams): void {
   openEventStream(res, runId);
   let next = after + 1;
   let closed = false;
+  /** The socket's buffer is full: nothing more is written until it drains. */
+  let draining = false;
   let forget = () => {};
 
+  const write = (frame: string) => {
+    if (res.write(frame)) return;
+    draining = true;
+    res.once('drain', () => {
+      draining = false;
+      flush();
+    });
+  };
+
   const flush = () => {
-    if (closed) return;
-    for (const event of feed.events.slice(next)) res.write(messageFrame(next++, event));
-    if (feed.finished) {
-      if (feed.terminal?.error) res.write(errorFrame(feed.terminal.error));
-      res.end(DONE_FRAME);
-      close();
-    }
+    for (let event = feed.events[next]; !closed && !draining && event; event = feed.events[next]) write(messageFrame(next++, event));
+    if (closed || draining || next < feed.events.length || !feed.finished) return;
+    if (feed.terminal?.error) res.write(errorFrame(feed.terminal.error));
+    res.end(DONE_FRAME);
+    close();
   };
 
   const unsubscribe = feed.subscribe(flush);
-  const keepAlive = setInterval(() => res.write(KEEP_ALIVE_FRAME), keepAliveMs);
+  // A client that is not reading needs no keep-alive: its connection is anything but idle.
+  const keepAlive = setInterval(() => {
+    if (!draining) write(KEEP_ALIVE_FRAME);
+  }, keepAliveMs);
   const close = () => {
     if (closed) return;
     closed = true;

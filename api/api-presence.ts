@@ -15,6 +15,7 @@ import { countLivePollers } from './pollers';
 export const API_TASK_QUEUE = `${TASK_QUEUE}-api`;
 const REFRESH_MS = 10_000;
 const RETRY_MS = 2_000;
+const POLL_DEADLINE_MS = 70_000;
 
 export class ApiPresence {
   private known = 1;
@@ -66,12 +67,15 @@ export class ApiPresence {
     const identity = `${process.pid}@${os.hostname()}:api`;
     while (!this.abort.signal.aborted) {
       try {
+        // Temporal needs a deadline on a long poll, and answers empty after about a minute.
         await this.client.connection.withAbortSignal(this.abort.signal, () =>
-          this.client.workflowService.pollActivityTaskQueue({
-            namespace: this.namespace,
-            taskQueue: { name: API_TASK_QUEUE, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-            identity,
-          }),
+          this.client.connection.withDeadline(Date.now() + POLL_DEADLINE_MS, () =>
+            this.client.workflowService.pollActivityTaskQueue({
+              namespace: this.namespace,
+              taskQueue: { name: API_TASK_QUEUE, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+              identity,
+            }),
+          ),
         );
       } catch {
         if (!this.abort.signal.aborted) await new Promise((r) => setTimeout(r, RETRY_MS));

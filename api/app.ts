@@ -54,7 +54,7 @@ export function createApp(deps: AppDeps) {
   app.get(
     '/healthz',
     route(async (req, res) => {
-      const health = await healthOf(client, deps.namespace, deps.presence.processes);
+      const health = await healthOf(client, deps.namespace, { api_processes: deps.presence.processes, streams: streams.stats() });
       // Internals (Temporal's error text, worker counts) only for those with a key.
       res.status(health.ok ? 200 : 503).json(keys.isAuthenticated(req) ? health : { ok: health.ok });
     }),

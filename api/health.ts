@@ -9,6 +9,8 @@ export interface Health {
   workers: number;
   /** API processes serving the namespace (api/api-presence.ts). */
   api_processes: number;
+  /** This process's open event streams, and the bytes they hold that their clients have not read yet. */
+  streams: { open: number; buffered_bytes: number };
   reason?: string;
 }
 
@@ -17,7 +19,7 @@ export interface Health {
  * (docs/api.md#part-b-durable-run-extensions). Only `ok` is for everyone:
  * the rest (Temporal's own error text among it) is for authenticated callers.
  */
-export async function healthOf(client: Client, namespace: string, apiProcesses: number): Promise<Health> {
+export async function healthOf(client: Client, namespace: string, here: Pick<Health, 'api_processes' | 'streams'>): Promise<Health> {
   try {
     const { pollers } = await client.connection.withDeadline(Date.now() + 3_000, () =>
       client.workflowService.describeTaskQueue({
@@ -27,10 +29,10 @@ export async function healthOf(client: Client, namespace: string, apiProcesses: 
       }),
     );
     const workers = countLivePollers(pollers);
-    const reachable = { temporal: 'reachable', workers, api_processes: apiProcesses } as const;
+    const reachable = { temporal: 'reachable', workers, ...here } as const;
     if (workers === 0) return { ok: false, ...reachable, reason: `no worker is polling task queue '${TASK_QUEUE}'` };
     return { ok: true, ...reachable };
   } catch (err) {
-    return { ok: false, temporal: 'unreachable', workers: 0, api_processes: apiProcesses, reason: `cannot reach Temporal: ${(err as Error).message}` };
+    return { ok: false, temporal: 'unreachable', workers: 0, ...here, reason: `cannot reach Temporal: ${(err as Error).message}` };
   }
 }

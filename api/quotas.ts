@@ -18,6 +18,7 @@ import type { Client } from '@temporalio/client';
 import type { NextFunction, Request, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { runIdForIdempotencyKey, runIdForWorkflow, workflowIdFor } from '../common/run-ids';
+import { AGENT_RUN_WORKFLOW } from '../contract/run-contract';
 import { ApiError } from './api-error';
 import { callerOf, type Caller } from './auth';
 import { ownerClause, owns } from './ownership';
@@ -27,6 +28,8 @@ const WINDOW_MS = 60_000;
 const VISIBILITY_LAG_MS = 5_000;
 /** What a 429 for too many runs suggests: a run may end any moment. */
 const RUNS_RETRY_AFTER_SECONDS = 5;
+/** How a place reserved for a run that is being started is named among run ids. */
+const RESERVED = 'reserved:';
 
 const rateLimited = (message: string, headers: Record<string, string>) => new ApiError(429, 'rate_limit_error', message, { headers });
 
@@ -58,6 +61,8 @@ export function requestRate(perMinute: number, processes: () => number) {
 export class RunConcurrency {
   /** Per key: runs this process is starting (by a token) or started lately (by run id), with when. */
   private readonly recent = new Map<string, Map<string, number>>();
+  /** Per key: the end of the queue of admission checks. */
+  private readonly turns = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly client: Client,
@@ -73,11 +78,10 @@ export class RunConcurrency {
    */
   async admit(caller: Caller, idempotencyKey: string | undefined, start: () => Promise<string>): Promise<string> {
     const mine = this.recentOf(caller.keyId);
-    const token = `starting:${randomUUID()}`;
-    mine.set(token, Infinity);
-    try {
-      const running = await this.running(caller, mine);
-      if (running > this.limit && !(await this.attaches(caller, idempotencyKey))) {
+    const token = `${RESERVED}${randomUUID()}`;
+    // One check at a time per key, each reserving its place: a burst cannot slip past the count together.
+    await this.oneAtATime(caller.keyId, async () => {
+      if ((await this.running(caller, mine)) >= this.limit && !(await this.attaches(caller, idempotencyKey))) {
         const reset = Math.ceil(Date.now() / 1000) + RUNS_RETRY_AFTER_SECONDS;
         throw rateLimited(
           `too many running runs: this key may have ${this.limit} at once (KEY_MAX_CONCURRENT_RUNS); wait for one to end or cancel one`,
@@ -89,6 +93,9 @@ export class RunConcurrency {
           },
         );
       }
+      mine.set(token, Infinity);
+    });
+    try {
       const runId = await start();
       mine.set(runId, Date.now());
       return runId;
@@ -97,23 +104,42 @@ export class RunConcurrency {
     }
   }
 
-  /** The key's runs: those visibility shows running, and this process's recent and pending ones, this request included. */
+  private oneAtATime(keyId: string, check: () => Promise<void>): Promise<void> {
+    const turn = (this.turns.get(keyId) ?? Promise.resolve()).then(check);
+    const settled = turn.catch(() => undefined);
+    this.turns.set(keyId, settled);
+    void settled.then(() => this.turns.get(keyId) === settled && this.turns.delete(keyId));
+    return turn;
+  }
+
+  /** The key's runs: those visibility shows running, and this process's recent and reserved ones. */
   private async running(caller: Caller, mine: Map<string, number>): Promise<number> {
     const owner: Caller = { keyId: caller.keyId, admin: false };
-    const clauses = [`WorkflowType = 'agentRun'`, `ExecutionStatus = 'Running'`];
+    const clauses = [`WorkflowType = '${AGENT_RUN_WORKFLOW}'`, `ExecutionStatus = 'Running'`];
     const byAttribute = ownerClause(owner, await this.searchAttributes().catch(() => false));
     if (byAttribute) clauses.push(byAttribute);
     const ids = new Set<string>();
     for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: this.limit + 1 })) {
       if (owns(owner, info)) ids.add(runIdForWorkflow(info.workflowId));
-      if (ids.size > this.limit) break;
+      if (ids.size >= this.limit) break;
     }
+    // Runs this process started lately may not be in visibility yet: ask Temporal itself about those.
     const now = Date.now();
     for (const [id, at] of mine) {
       if (now - at > VISIBILITY_LAG_MS) mine.delete(id);
-      else ids.add(id);
+      else if (id.startsWith(RESERVED) || (!ids.has(id) && (await this.isRunning(id)))) ids.add(id);
     }
     return ids.size;
+  }
+
+  private isRunning(runId: string): Promise<boolean> {
+    return this.client.workflow
+      .getHandle(workflowIdFor(runId))
+      .describe()
+      .then(
+        (d) => d.status.name === 'RUNNING',
+        () => false,
+      );
   }
 
   private async attaches(caller: Caller, idempotencyKey: string | undefined): Promise<boolean> {
@@ -131,7 +157,7 @@ export class RunConcurrency {
 
   private recentOf(keyId: string): Map<string, number> {
     let mine = this.recent.get(keyId);
-    if (!mine) this.recent.set(keyId, (mine = new Map()));
+    if (!mine) this.recent.set(keyId, (mine = new Map<string, number>()));
     return mine;
   }
 }

@@ -62,7 +62,9 @@ export async function startApi(temporal: TemporalConfig, config: ApiConfig): Pro
     }
     const [status, reason] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request'];
     const body = JSON.stringify(new ApiError(status, 'invalid_request_error', `malformed HTTP request (${err.code ?? 'parse error'})`).body());
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
   presence.start();
   const stopSweeper = startPayloadSweeper(client, temporal.namespace, config.payloadStoreDir, config.payloadSweepIntervalSeconds * 1000, log);

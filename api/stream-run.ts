@@ -8,23 +8,31 @@ import { DONE_FRAME, KEEP_ALIVE_FRAME, errorFrame, messageFrame, openEventStream
  * against another (or the restarted) API process and misses nothing.
  */
 export class OpenStreams {
-  private readonly open = new Set<() => Promise<void>>();
+  /** Each open stream's `end`, and how many bytes it holds that its client has not taken yet. */
+  private readonly open = new Map<() => Promise<void>, () => number>();
   private ending = false;
 
   /** Registers a stream's `end`; during a shutdown it is called at once. Returns the function that forgets it. */
-  track(end: () => Promise<void>): () => void {
+  track(end: () => Promise<void>, buffered: () => number): () => void {
     if (this.ending) {
       void end();
       return () => {};
     }
-    this.open.add(end);
+    this.open.set(end, buffered);
     return () => this.open.delete(end);
+  }
+
+  /** How many streams are open, and the bytes written to them that their clients have not read (for /healthz). */
+  stats(): { open: number; buffered_bytes: number } {
+    let bytes = 0;
+    for (const buffered of this.open.values()) bytes += buffered();
+    return { open: this.open.size, buffered_bytes: bytes };
   }
 
   /** Ends every open stream, and every stream opened from now on; resolves once those open now are flushed. */
   async endAll(): Promise<void> {
     this.ending = true;
-    await Promise.all([...this.open].map((end) => end()));
+    await Promise.all([...this.open.keys()].map((end) => end()));
   }
 }
 
@@ -83,5 +91,6 @@ export function streamRun(req: Request, res: Response, feed: RunFeed, runId: str
         close();
         res.end(KEEP_ALIVE_FRAME, resolve);
       }),
+    () => res.writableLength,
   );
 }

@@ -19,13 +19,17 @@ export function checkRuntimeLimits(tool: ToolObject, resolved: ResolvedTool, at:
   // Tools that ignore the app (database, mcp) are held to the list too: a request may name only allowed apps.
   const app = tool.runtime_params?.target_app_name;
   if (app !== undefined && !allows(limits.herokuApps, app)) {
-    throw new ToolNotAllowedError(`${at}.runtime_params.target_app_name '${app}' is not allowed on this server (HEROKU_APPS: ${limits.herokuApps.join(', ')})`);
+    throw new ToolNotAllowedError(
+      `${at}.runtime_params.target_app_name '${app}' is not allowed on this server (HEROKU_APPS: ${limits.herokuApps.join(', ')})`,
+    );
   }
   // A dyno runs where a heroku_tool names an app; its size is the request's or the default.
   const size = tool.runtime_params?.dyno_size ?? (resolved.type === 'heroku_tool' && app !== undefined ? runtime.dyno_size : undefined);
   if (size !== undefined && !allows(limits.dynoSizes, size)) {
     const which = tool.runtime_params?.dyno_size === undefined ? ' (the default)' : '';
-    throw new ToolNotAllowedError(`${at}.runtime_params.dyno_size '${size}'${which} is not allowed on this server (DYNO_SIZES: ${limits.dynoSizes.join(', ')})`);
+    throw new ToolNotAllowedError(
+      `${at}.runtime_params.dyno_size '${size}'${which} is not allowed on this server (DYNO_SIZES: ${limits.dynoSizes.join(', ')})`,
+    );
   }
 }
 

@@ -437,7 +437,14 @@ describe('the MCP_SERVERS file', () => {
     fs.writeFileSync(file, JSON.stringify({ servers: [{ namespace: 'Bad!', command: 'x' }] }));
     const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, AGENTS_API_KEYS: OTHER_API_KEY, AGENTS_KEY_ID_SECRET: KEY_ID_SECRET, MCP_SERVERS: file, PORT: '1' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        AGENTS_API_KEYS: OTHER_API_KEY,
+        AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
+        MCP_SERVERS: file,
+        PORT: '1',
+      },
       encoding: 'utf8',
       timeout: 30_000,
     });

@@ -153,7 +153,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   stack.api = new ServiceProcess(
     'api',
     'api/main.ts',
-    () => ({ ...baseEnv(), PORT: String(apiPort), AGENTS_API_KEYS: `${OTHER_API_KEY},${apiKey}`, AGENTS_KEY_ID_SECRET: KEY_ID_SECRET, ...opts.apiEnv }),
+    () => ({
+      ...baseEnv(),
+      PORT: String(apiPort),
+      AGENTS_API_KEYS: `${OTHER_API_KEY},${apiKey}`,
+      AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
+      ...opts.apiEnv,
+    }),
     /api: listening/,
   );
   await Promise.all([stack.worker.start(), stack.api.start()]);

@@ -35,7 +35,8 @@ const noMcp: McpToolCatalog = { pool: { servers: [], server: () => undefined, re
 
 /** Tool objects as the API has parsed them. */
 const parse = (tools: unknown[]) => tools.map((t) => toolObjectSchema.parse(t));
-const resolve = (tools: unknown[], catalog = mcp) => resolveTools(parse(tools), { limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 }, ...catalog });
+const resolve = (tools: unknown[], catalog = mcp) =>
+  resolveTools(parse(tools), { limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 }, ...catalog });
 
 async function refusal(tools: unknown[], catalog = mcp): Promise<string> {
   const err = await resolve(tools, catalog).then(

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
 import type { ApiConfig, TemporalConfig } from '../common/config';
@@ -65,6 +65,11 @@ export async function startApi(temporal: TemporalConfig, config: ApiConfig): Pro
     socket.end(
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
+  });
+  // An Expect header other than 100-continue: Node would answer a bare 417.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const error = new ApiError(417, 'invalid_request_error', `Expect: ${req.headers.expect ?? ''} is not supported`);
+    res.writeHead(417, { 'Content-Type': 'application/json', Connection: 'close' }).end(JSON.stringify(error.body()));
   });
   presence.start();
   const stopSweeper = startPayloadSweeper(client, temporal.namespace, config.payloadStoreDir, config.payloadSweepIntervalSeconds * 1000, log);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { payloadHorizon, sweepPayloads, SWEEP_GRACE_MS } from '../../api/payload-sweeper';
 import { AGENT_RUN_WORKFLOW, TASK_QUEUE } from '../../contract/run-contract';
@@ -44,6 +44,10 @@ async function retentionMs(): Promise<number> {
 }
 
 describe('the payload sweeper', () => {
+  beforeEach(() => {
+    for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name));
+  });
+
   test('with no old runs, payloads older than the retention and the grace go', async () => {
     const now = Date.now();
     const retention = await retentionMs();

@@ -7,10 +7,14 @@ export class ApiError extends AppError {
     readonly status: number,
     readonly type: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
     super(message, options);
+    this.headers = options?.headers ?? {};
   }
+
+  /** Headers the answer carries, e.g. Retry-After on a 429. */
+  readonly headers: Record<string, string>;
 
   body(): ErrorBody {
     return { error: { code: this.status, message: this.message, type: this.type } };

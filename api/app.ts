@@ -7,16 +7,18 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Client } from '@temporalio/client';
 import { JsonSchemas } from '../catalog/json-schema';
 import type { ToolCatalog } from '../catalog/resolve-tools';
-import { ToolValidationError } from '../catalog/tool-spec';
+import { ToolNotAllowedError, ToolValidationError } from '../catalog/tool-spec';
 import type { ApiConfig } from '../common/config';
 import { isRunId } from '../common/run-ids';
 import { ApiError, invalidRequest } from './api-error';
-import { authenticate } from './auth';
+import { callerOf, keyRing } from './auth';
 import { startRun } from './start-run';
 import { cancelRun, describe, listRuns, readRun } from './runs';
 import { RunFeeds, type Log } from './run-feeds';
 import { streamRun, type OpenStreams } from './stream-run';
 import { healthOf } from './health';
+import { RunConcurrency, requestRate } from './quotas';
+import type { ApiPresence } from './api-presence';
 import { listMcpServers } from './mcp-servers';
 import type { McpPool } from '../mcp/pool';
 
@@ -31,6 +33,10 @@ export interface AppDeps {
   searchAttributes: () => Promise<boolean>;
   /** Where the SSE streams are registered, so a shutdown can end them cleanly. */
   streams: OpenStreams;
+  /** How many API processes share the namespace (for each one's share of a key's request rate). */
+  presence: ApiPresence;
+  /** AGENTS_KEY_ID_SECRET (the API refuses to start without it). */
+  keyIdSecret: string;
 }
 
 type Handler = (req: Request, res: Response) => Promise<void>;
@@ -38,7 +44,14 @@ const route = (handler: Handler) => (req: Request, res: Response, next: NextFunc
 
 export function createApp(deps: AppDeps) {
   const { client, config, log, mcp, streams } = deps;
-  const catalog: ToolCatalog = { mcp: { pool: mcp, maxTtlSeconds: config.mcpMaxTtlSeconds }, schemas: new JsonSchemas(config.toolSchemas) };
+  const catalog: ToolCatalog = {
+    mcp: { pool: mcp, maxTtlSeconds: config.mcpMaxTtlSeconds },
+    schemas: new JsonSchemas(config.toolSchemas),
+    limits: config.toolLimits,
+  };
+  const keys = keyRing({ apiKeys: config.apiKeys, adminKeys: config.adminKeys, keyIdSecret: deps.keyIdSecret });
+  const searchAttributes = () => deps.searchAttributes().catch(() => false);
+  const concurrency = new RunConcurrency(client, config.quotas.concurrentRuns, searchAttributes);
   const feeds = new RunFeeds(client, log);
   const { keepAliveMs } = config;
   const app = express();
@@ -46,30 +59,34 @@ export function createApp(deps: AppDeps) {
 
   app.get(
     '/healthz',
-    route(async (_req, res) => {
-      const health = await healthOf(client, deps.namespace);
-      res.status(health.ok ? 200 : 503).json(health);
+    route(async (req, res) => {
+      const health = await healthOf(client, deps.namespace, { api_processes: deps.presence.processes, streams: streams.stats() });
+      // Internals (Temporal's error text, worker counts) only for those with a key.
+      res.status(health.ok ? 200 : 503).json(keys.isAuthenticated(req) ? health : { ok: health.ok });
     }),
   );
 
   const v1 = express.Router();
-  v1.use(authenticate(config.apiKeys));
+  v1.use(keys.authenticate);
+  v1.use(requestRate(config.quotas.requestsPerMinute, () => deps.presence.processes));
 
   v1.post(
     '/agents/heroku',
     // Any content type is read as JSON: Heroku's clients are not all careful with headers.
     express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
     route(async (req, res) => {
-      const runId = await startRun(
-        client,
-        config,
-        catalog,
-        req.body,
-        {
-          apiKeyId: res.locals.apiKeyId as string,
-          idempotencyKey: req.get('Idempotency-Key'),
-        },
-        await deps.searchAttributes().catch(() => false),
+      const runId = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async () =>
+        startRun(
+          client,
+          config,
+          catalog,
+          req.body,
+          {
+            apiKeyId: res.locals.apiKeyId as string,
+            idempotencyKey: req.get('Idempotency-Key'),
+          },
+          await searchAttributes(),
+        ),
       );
       log.info('run started', { runId });
       streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs, streams);
@@ -79,21 +96,21 @@ export function createApp(deps: AppDeps) {
   v1.get(
     '/agents/runs',
     route(async (req, res) => {
-      res.json(await listRuns(client, req.query));
+      res.json(await listRuns(client, callerOf(res), req.query, await searchAttributes()));
     }),
   );
 
   v1.get(
     '/agents/runs/:id',
     route(async (req, res) => {
-      res.json(await readRun(client, runIdParam(req)));
+      res.json(await readRun(client, callerOf(res), runIdParam(req)));
     }),
   );
 
   v1.post(
     '/agents/runs/:id/cancel',
     route(async (req, res) => {
-      res.status(202).json(await cancelRun(client, runIdParam(req)));
+      res.status(202).json(await cancelRun(client, callerOf(res), runIdParam(req)));
     }),
   );
 
@@ -101,7 +118,7 @@ export function createApp(deps: AppDeps) {
     '/agents/runs/:id/stream',
     route(async (req, res) => {
       const runId = runIdParam(req);
-      await describe(client, runId); // 404 before any stream starts
+      await describe(client, callerOf(res), runId); // 404 before any stream starts (another key's run too)
       streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs, streams);
     }),
   );
@@ -131,7 +148,7 @@ export function createApp(deps: AppDeps) {
       res.end();
       return;
     }
-    res.status(apiError.status).json(apiError.body());
+    res.status(apiError.status).set(apiError.headers).json(apiError.body());
   });
   return app;
 }
@@ -154,6 +171,7 @@ function resumeOffset(req: Request): number {
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof ToolValidationError) return invalidRequest(err.message, { cause: err });
+  if (err instanceof ToolNotAllowedError) return new ApiError(403, 'authorization_error', err.message, { cause: err });
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.too.large') return new ApiError(413, 'invalid_request_error', 'request body is larger than the limit');
   if (e?.type === 'entity.parse.failed') return invalidRequest(`malformed JSON: ${e.message}`);

@@ -5,7 +5,9 @@ import { startApi } from './server';
 /** At most this long between SIGTERM and exit, even if a connection lingers. */
 const SHUTDOWN_LIMIT_MS = 10_000;
 
-startApi(temporalConfig(), apiConfig())
+// Settings are read inside the chain, so a bad one is reported as one line like any other failure.
+Promise.resolve()
+  .then(() => startApi(temporalConfig(), apiConfig()))
   .then((server) => {
     const address = server.address();
     console.log(`api: listening on port ${typeof address === 'object' && address ? address.port : address}`);

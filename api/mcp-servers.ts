@@ -2,8 +2,9 @@
  * GET /v1/mcp/servers in Heroku's shape (Dev Center, "Managed Inference and
  * Agents API /v1/mcp/servers"): the MCP Server Object and its Tool Objects.
  * Additions: `url` for streamable HTTP servers and `error` (why a server is
- * disconnected). `env` and `headers` are never shown; a URL loses its
- * credentials and query string, which may carry secrets.
+ * disconnected). `args`, `env` and `headers` are never shown (arguments
+ * often carry connection strings or tokens); a URL loses its credentials and
+ * query string, which may carry secrets.
  */
 import { createHash } from 'node:crypto';
 import type { McpPool, McpServerConnection, PrimitivesStatus, ServerStatus } from '../mcp/pool';
@@ -40,7 +41,7 @@ function describe(server: McpServerConnection): McpServerObject {
     app_id: null,
     // Heroku's stdio servers are Procfile processes; ours are the registry's command.
     process_type: c.transport === 'stdio' ? c.command : null,
-    process_command: c.transport === 'stdio' ? [c.command, ...c.args].map(shellWord).join(' ') : null,
+    process_command: c.transport === 'stdio' ? c.command : null,
     url: c.transport === 'streamable_http' ? publicUrl(c.url) : null,
     created_at: server.createdAt.toISOString(),
     updated_at: server.updatedAt.toISOString(),
@@ -65,10 +66,6 @@ function stableUuid(namespace: string): string {
   b.writeUInt8((b.readUInt8(8) & 0x3f) | 0x80, 8); // RFC 4122 variant
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function publicUrl(url: string): string {

@@ -3,6 +3,8 @@ import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, 
 import { ApiError, invalidRequest } from './api-error';
 import { summaryQuery, type RunStatus, type RunSummary } from '../contract/run-contract';
 import { runIdForWorkflow, workflowIdFor } from '../common/run-ids';
+import type { Caller } from './auth';
+import { ownerClause, owns } from './ownership';
 
 const STATUS_OF: Record<string, RunStatus> = {
   RUNNING: 'running',
@@ -20,21 +22,31 @@ const TEMPORAL_STATUSES: Record<RunStatus, string[]> = {
   cancelled: ['Canceled'],
 };
 
+/** How many runs a listing looks at, at most, to find the caller's (when runs carry no AgentApiKeyId to filter on). */
+const MAX_LIST_SCAN = 1000;
+
 export type RunView = Omit<RunSummary, 'runId'> & { id: string; workflow_id: string };
 
-/** Temporal's description of the run; 404 when there is no such run. */
-export async function describe(client: Client, runId: string): Promise<WorkflowExecutionDescription> {
+/**
+ * Temporal's description of a run the caller may see; 404 when there is no
+ * such run, and the very same 404 when another key started it.
+ */
+export async function describe(client: Client, caller: Caller, runId: string): Promise<WorkflowExecutionDescription> {
+  const notFound = () => new ApiError(404, 'not_found_error', `no run with id '${runId}'`);
+  let description: WorkflowExecutionDescription;
   try {
-    return await client.workflow.getHandle(workflowIdFor(runId)).describe();
+    description = await client.workflow.getHandle(workflowIdFor(runId)).describe();
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new ApiError(404, 'not_found_error', `no run with id '${runId}'`);
+    if (err instanceof WorkflowNotFoundError) throw notFound();
     throw err;
   }
+  if (!owns(caller, description)) throw notFound();
+  return description;
 }
 
 /** The run's status and totals; 404 when there is no such run. */
-export async function readRun(client: Client, runId: string): Promise<RunView> {
-  const description = await describe(client, runId);
+export async function readRun(client: Client, caller: Caller, runId: string): Promise<RunView> {
+  const description = await describe(client, caller, runId);
   const handle = client.workflow.getHandle(description.workflowId);
   // The totals live in the workflow; a query needs a worker, so give it a deadline.
   const summary = await client.connection.withDeadline(Date.now() + 5_000, () => handle.query(summaryQuery)).catch(() => undefined);
@@ -58,8 +70,8 @@ function fallbackSummary(d: Pick<WorkflowExecutionInfo, 'status' | 'startTime' |
   };
 }
 
-export async function cancelRun(client: Client, runId: string): Promise<{ id: string; status: RunStatus | 'cancelling' }> {
-  const description = await describe(client, runId);
+export async function cancelRun(client: Client, caller: Caller, runId: string): Promise<{ id: string; status: RunStatus | 'cancelling' }> {
+  const description = await describe(client, caller, runId);
   if (description.status.name !== 'RUNNING') return { id: runId, status: STATUS_OF[description.status.name] ?? 'running' };
   // Cancelling twice is harmless: Temporal keeps one cancel request.
   await client.workflow.getHandle(description.workflowId).cancel();
@@ -68,8 +80,13 @@ export async function cancelRun(client: Client, runId: string): Promise<{ id: st
 
 export type RunListItem = Pick<RunView, 'id' | 'workflow_id' | 'status' | 'model' | 'created'>;
 
-/** Recent runs through Temporal visibility, newest first. */
-export async function listRuns(client: Client, query: Record<string, unknown>): Promise<{ data: RunListItem[] }> {
+/** Recent runs of the caller (of every key for an admin) through Temporal visibility, newest first. */
+export async function listRuns(
+  client: Client,
+  caller: Caller,
+  query: Record<string, unknown>,
+  searchAttributes: boolean,
+): Promise<{ data: RunListItem[] }> {
   const limit = query.limit === undefined ? 20 : Number(query.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidRequest('limit must be an integer between 1 and 100');
   const status = query.status;
@@ -80,8 +97,14 @@ export async function listRuns(client: Client, query: Record<string, unknown>): 
   if (status) {
     filters.push(`(${TEMPORAL_STATUSES[status as RunStatus].map((s) => `ExecutionStatus = '${s}'`).join(' OR ')})`);
   }
+  const owner = ownerClause(caller, searchAttributes);
+  if (owner) filters.push(owner);
   const runs: RunListItem[] = [];
+  let scanned = 0;
   for await (const info of client.workflow.list({ query: filters.join(' AND '), pageSize: limit })) {
+    // Without the search attribute, other keys' runs are skipped here; the scan is bounded all the same.
+    if (++scanned > MAX_LIST_SCAN) break;
+    if (!owns(caller, info)) continue;
     const runId = runIdForWorkflow(info.workflowId);
     const { status: runStatus, model, created } = fallbackSummary(info, runId);
     runs.push({ id: runId, workflow_id: info.workflowId, status: runStatus, model, created });

@@ -8,48 +8,71 @@ import { DONE_FRAME, KEEP_ALIVE_FRAME, errorFrame, messageFrame, openEventStream
  * against another (or the restarted) API process and misses nothing.
  */
 export class OpenStreams {
-  private readonly open = new Set<() => Promise<void>>();
+  /** Each open stream's `end`, and how many bytes it holds that its client has not taken yet. */
+  private readonly open = new Map<() => Promise<void>, () => number>();
   private ending = false;
 
   /** Registers a stream's `end`; during a shutdown it is called at once. Returns the function that forgets it. */
-  track(end: () => Promise<void>): () => void {
+  track(end: () => Promise<void>, buffered: () => number): () => void {
     if (this.ending) {
       void end();
       return () => {};
     }
-    this.open.add(end);
+    this.open.set(end, buffered);
     return () => this.open.delete(end);
+  }
+
+  /** How many streams are open, and the bytes written to them that their clients have not read (for /healthz). */
+  stats(): { open: number; buffered_bytes: number } {
+    let bytes = 0;
+    for (const buffered of this.open.values()) bytes += buffered();
+    return { open: this.open.size, buffered_bytes: bytes };
   }
 
   /** Ends every open stream, and every stream opened from now on; resolves once those open now are flushed. */
   async endAll(): Promise<void> {
     this.ending = true;
-    await Promise.all([...this.open].map((end) => end()));
+    await Promise.all([...this.open.keys()].map((end) => end()));
   }
 }
 
 /**
  * Streams a run's events after offset `after` to one client, then follows the
  * run live until it ends. Disconnecting only unsubscribes: the run goes on.
+ * Writes wait for `drain`: a client that reads slowly, or not at all, holds
+ * at most one frame beyond the socket's buffer here (the events themselves
+ * are the feed's, shared by every client of the run).
  */
 export function streamRun(req: Request, res: Response, feed: RunFeed, runId: string, after: number, keepAliveMs: number, streams: OpenStreams): void {
   openEventStream(res, runId);
   let next = after + 1;
   let closed = false;
+  /** The socket's buffer is full: nothing more is written until it drains. */
+  let draining = false;
   let forget = () => {};
 
+  const write = (frame: string) => {
+    if (res.write(frame)) return;
+    draining = true;
+    res.once('drain', () => {
+      draining = false;
+      flush();
+    });
+  };
+
   const flush = () => {
-    if (closed) return;
-    for (const event of feed.events.slice(next)) res.write(messageFrame(next++, event));
-    if (feed.finished) {
-      if (feed.terminal?.error) res.write(errorFrame(feed.terminal.error));
-      res.end(DONE_FRAME);
-      close();
-    }
+    for (let event = feed.events[next]; !closed && !draining && event; event = feed.events[next]) write(messageFrame(next++, event));
+    if (closed || draining || next < feed.events.length || !feed.finished) return;
+    if (feed.terminal?.error) res.write(errorFrame(feed.terminal.error));
+    res.end(DONE_FRAME);
+    close();
   };
 
   const unsubscribe = feed.subscribe(flush);
-  const keepAlive = setInterval(() => res.write(KEEP_ALIVE_FRAME), keepAliveMs);
+  // A client that is not reading needs no keep-alive: its connection is anything but idle.
+  const keepAlive = setInterval(() => {
+    if (!draining) write(KEEP_ALIVE_FRAME);
+  }, keepAliveMs);
   const close = () => {
     if (closed) return;
     closed = true;
@@ -68,5 +91,6 @@ export function streamRun(req: Request, res: Response, feed: RunFeed, runId: str
         close();
         res.end(KEEP_ALIVE_FRAME, resolve);
       }),
+    () => res.writableLength,
   );
 }

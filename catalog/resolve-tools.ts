@@ -5,6 +5,7 @@
  * not the code that runs tools. A new tool is a spec here and a runner in
  * runners/registry.ts.
  */
+import type { ToolLimits } from '../common/config';
 import { describeIssue, type ToolObject } from '../contract/request-schema';
 import type { ResolvedTool } from '../contract/run-contract';
 import { HEROKU_TOOL_MAX_TTL_SECONDS, TOOL_DEFAULTS } from '../contract/tool-defaults';
@@ -13,25 +14,28 @@ import { dynoRunCommand } from './dyno-run-command';
 import type { JsonSchemas } from './json-schema';
 import { resolveMcpTool, type McpToolCatalog } from './mcp-tools';
 import { postgresGetSchema, postgresRunQuery } from './postgres';
+import { checkRuntimeLimits } from './runtime-limits';
 import { ToolValidationError, type ToolSpec } from './tool-spec';
 import { htmlToMarkdown, pdfToMarkdown } from './web';
 
 export const TOOL_SPECS: readonly ToolSpec[] = [dynoRunCommand, postgresGetSchema, postgresRunQuery, htmlToMarkdown, pdfToMarkdown, ...codeExecTools];
 const BY_NAME = new Map(TOOL_SPECS.map((t) => [t.name, t]));
 
-/** What validating a request's tools needs besides the catalogue: the MCP servers' tools, and the JSON Schema checks. */
+/** What a request's tools are checked against: the MCP servers' tools, the JSON Schema checks and the operator's limits. */
 export interface ToolCatalog {
   mcp: McpToolCatalog;
   schemas: JsonSchemas;
+  limits: ToolLimits;
 }
 
-/** Throws ToolValidationError naming the first tool field at fault. */
+/** Throws ToolValidationError (or ToolNotAllowedError) naming the first tool field at fault. */
 export async function resolveTools(tools: ToolObject[], catalog: ToolCatalog): Promise<ResolvedTool[]> {
   const seen = new Set<string>();
   const resolved: ResolvedTool[] = [];
   for (const [i, tool] of tools.entries()) {
     const at = `tools[${i}]`;
     const result = tool.type === 'mcp' ? await resolveMcpTool(tool, at, catalog.mcp, catalog.schemas) : resolveHerokuTool(tool, at, catalog.schemas);
+    checkRuntimeLimits(tool, result, at, catalog.limits);
     // Compared after resolving: an mcp tool may be named bare or namespaced.
     if (seen.has(result.name)) throw new ToolValidationError(`${at}.name '${tool.name}' is a duplicate: tool names must be unique`);
     seen.add(result.name);

@@ -26,3 +26,6 @@ export interface ToolSpec<Params = Record<string, unknown>> {
 
 /** A request's tool that cannot be used, with a message naming the field (the API answers 400). */
 export class ToolValidationError extends AppError {}
+
+/** A request's tool asks for what the operator does not allow (an app, a dyno size); the API answers 403. */
+export class ToolNotAllowedError extends AppError {}

@@ -8,7 +8,7 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors';
-import { decimal, dir, httpUrl, list, oneOf, optional, port, positiveInt, type Env } from './env';
+import { decimal, dir, httpUrl, keyList, list, oneOf, optional, port, positiveInt, secret, type Env } from './env';
 import { parseAllowEntry, type AllowEntry } from './host-list';
 
 export interface TemporalConfig {
@@ -52,10 +52,34 @@ function toolSchemaLimits(env: Env): ToolSchemaLimits {
   };
 }
 
+/** Bearer keys shorter than this are refused at start: they could be guessed. */
+export const MIN_API_KEY_LENGTH = 24;
+/** AGENTS_KEY_ID_SECRET is at least this long. */
+export const MIN_KEY_ID_SECRET_LENGTH = 32;
+
+/** What a request may ask of Heroku and of a tool (HEROKU_APPS, DYNO_SIZES, MAX_TOOL_CALLS); the catalogue enforces it. */
+export interface ToolLimits {
+  /** Apps `target_app_name` may name; empty means any. */
+  herokuApps: string[];
+  /** Dyno sizes a tool may use; empty means any. */
+  dynoSizes: string[];
+  /** The largest `max_calls`. */
+  maxToolCalls: number;
+}
+
 export interface ApiConfig {
   port: number;
   /** Bearer keys the API accepts; the API refuses to start without one. */
   apiKeys: string[];
+  /** AGENTS_ADMIN_KEYS: keys that also see and act on every run (they are valid keys too). */
+  adminKeys: string[];
+  /** AGENTS_KEY_ID_SECRET: the HMAC key that turns an API key into its id; the API refuses to start without it. */
+  keyIdSecret?: string;
+  /** KEY_MAX_CONCURRENT_RUNS and KEY_REQUESTS_PER_MINUTE. */
+  quotas: { concurrentRuns: number; requestsPerMinute: number };
+  toolLimits: ToolLimits;
+  /** PAYLOAD_SWEEP_INTERVAL_SECONDS: how often the API drops payloads no retained run can reference. */
+  payloadSweepIntervalSeconds: number;
   maxModelCalls: number;
   /** Models a request may name; empty means any. */
   allowedModels: string[];
@@ -75,7 +99,19 @@ export interface ApiConfig {
 export function apiConfig(env: Env = process.env): ApiConfig {
   return {
     port: port(env, 'PORT', 3000),
-    apiKeys: list(env, 'AGENTS_API_KEYS'),
+    apiKeys: keyList(env, 'AGENTS_API_KEYS', MIN_API_KEY_LENGTH),
+    adminKeys: keyList(env, 'AGENTS_ADMIN_KEYS', MIN_API_KEY_LENGTH),
+    keyIdSecret: secret(env, 'AGENTS_KEY_ID_SECRET', MIN_KEY_ID_SECRET_LENGTH),
+    quotas: {
+      concurrentRuns: positiveInt(env, 'KEY_MAX_CONCURRENT_RUNS', 50),
+      requestsPerMinute: positiveInt(env, 'KEY_REQUESTS_PER_MINUTE', 600),
+    },
+    toolLimits: {
+      herokuApps: list(env, 'HEROKU_APPS'),
+      dynoSizes: list(env, 'DYNO_SIZES'),
+      maxToolCalls: positiveInt(env, 'MAX_TOOL_CALLS', 100),
+    },
+    payloadSweepIntervalSeconds: positiveInt(env, 'PAYLOAD_SWEEP_INTERVAL_SECONDS', 3600),
     maxModelCalls: positiveInt(env, 'MAX_MODEL_CALLS_PER_RUN', 25),
     allowedModels: list(env, 'ALLOWED_MODELS'),
     defaultModel: optional(env, 'INFERENCE_MODEL_ID'),

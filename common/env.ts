@@ -22,6 +22,30 @@ export function list(env: Env, name: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * Comma-separated bearer keys, each at least `minLength` characters: a short
+ * key can be guessed. The message says which entry, never the key itself.
+ */
+export function keyList(env: Env, name: string, minLength: number): string[] {
+  const keys = list(env, name);
+  const short = keys.findIndex((key) => key.length < minLength);
+  if (short >= 0) {
+    throw new ConfigError(
+      `${name}: key ${short + 1} of ${keys.length} is ${keys[short]?.length} characters long; keys must be at least ${minLength} characters (e.g. openssl rand -base64 32)`,
+    );
+  }
+  return keys;
+}
+
+/** A secret of at least `minLength` characters, or undefined when unset. */
+export function secret(env: Env, name: string, minLength: number): string | undefined {
+  const value = optional(env, name);
+  if (value !== undefined && value.length < minLength) {
+    throw new ConfigError(`${name} must be at least ${minLength} characters long, got ${value.length} (e.g. openssl rand -base64 32)`);
+  }
+  return value;
+}
+
 export function positiveInt(env: Env, name: string, fallback: number): number {
   const raw = optional(env, name);
   if (raw === undefined) return fallback;

@@ -51,3 +51,25 @@ export class FilePayloadStore implements StorageDriver {
 export function dataConverter(dir: string): DataConverter {
   return { externalStorage: new ExternalStorage({ drivers: [new FilePayloadStore(dir)] }) };
 }
+
+/**
+ * Deletes every stored payload (and every half-written one) last written
+ * before `cutoff`; returns how many went. A payload is written again each time
+ * a run stores it, so its age is that of its newest use.
+ */
+export async function dropPayloadsWrittenBefore(dir: string, cutoff: Date): Promise<number> {
+  const names = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  let dropped = 0;
+  for (const name of names) {
+    if (!/^[0-9a-f]{64}(\..+\.partial)?$/.test(name)) continue; // not ours: leave it
+    const file = path.join(dir, name);
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (!stat || stat.mtime >= cutoff) continue;
+    await fs.rm(file, { force: true });
+    dropped++;
+  }
+  return dropped;
+}

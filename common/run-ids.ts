@@ -30,8 +30,3 @@ export function workflowIdFor(runId: string): string {
 export function runIdForWorkflow(workflowId: string): string {
   return `chatcmpl-${workflowId.replace(/^agent-run-/, '')}`;
 }
-
-/** A short, stable, non-secret name for an API key (for search attributes and logs). */
-export function apiKeyId(key: string): string {
-  return `key_${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
-}

@@ -18,12 +18,12 @@ import { createAgentWorker } from '../worker/worker';
 
 const say = (msg: string) => console.log(`durable-agents: ${msg}`);
 
-/** A key generated once and kept in the data folder, for when AGENTS_API_KEYS is unset. */
-function storedApiKey(dataDir: string): string {
-  const file = path.join(dataDir, 'api-key');
+/** A secret generated once and kept in the data folder: the API key when AGENTS_API_KEYS is unset, the key-id secret when AGENTS_KEY_ID_SECRET is. */
+function storedSecret(dataDir: string, name: string, prefix = ''): string {
+  const file = path.join(dataDir, name);
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dataDir, { recursive: true });
-    fs.writeFileSync(file, `da_${crypto.randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+    fs.writeFileSync(file, `${prefix}${crypto.randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
   }
   return fs.readFileSync(file, 'utf8').trim();
 }
@@ -50,11 +50,12 @@ async function main() {
   const devServer = service.embeddedTemporal && (await embeddedTemporal(service, service.embeddedTemporal));
   const temporal = temporalConfig(devServer ? { ...process.env, TEMPORAL_ADDRESS: devServer.address } : process.env);
   // Only a key we generated is printed: an operator's own keys never reach the logs.
-  const generatedKey = api.apiKeys.length === 0 ? storedApiKey(service.dataDir) : undefined;
+  const generatedKey = api.apiKeys.length === 0 ? storedSecret(service.dataDir, 'api-key', 'da_') : undefined;
+  const keyIdSecret = api.keyIdSecret ?? storedSecret(service.dataDir, 'key-id-secret');
 
   const agent = await createAgentWorker(temporal, worker);
   const workerDone = agent.run();
-  const server = await startApi(temporal, generatedKey ? { ...api, apiKeys: [generatedKey] } : api);
+  const server = await startApi(temporal, { ...api, keyIdSecret, ...(generatedKey ? { apiKeys: [generatedKey] } : {}) });
   say(`API listening on http://localhost:${api.port}`);
   if (generatedKey) {
     say(

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { reply, scriptedAgent } from '../doubles/model-server';
-import { useStack } from '../support/stack';
+import { OTHER_API_KEY, useStack } from '../support/stack';
 import { getJson, post, runAgent } from '../support/sse';
 import { until } from '../support/wait';
 
@@ -389,7 +389,7 @@ describe('validation and auth before the stream', () => {
   });
 
   test('every configured key is accepted', async () => {
-    const res = await post({ ...stack, apiKey: 'other-key' }, { model: 'm', messages: [{ role: 'user', content: 'x' }] });
+    const res = await post({ ...stack, apiKey: OTHER_API_KEY }, { model: 'm', messages: [{ role: 'user', content: 'x' }] });
     assert.equal(res.status, 200);
     await res.text();
   });

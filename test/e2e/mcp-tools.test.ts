@@ -14,7 +14,7 @@ import { workflowIdFor } from '../../common/run-ids';
 import { freePort } from '../../dev/dev-server';
 import { startMcpHttpServer, type McpHttpServer } from '../doubles/mcp-server';
 import { historyText, workflowInput } from '../support/history';
-import { useStack } from '../support/stack';
+import { KEY_ID_SECRET, OTHER_API_KEY, useStack } from '../support/stack';
 import { getJson, post, readStream, runAgent } from '../support/sse';
 import { sleep, until, within } from '../support/wait';
 
@@ -116,7 +116,7 @@ describe('GET /v1/mcp/servers', () => {
     }
 
     assert.equal(notes.process_type, process.execPath);
-    assert.equal(notes.process_command, `${process.execPath} --import tsx ${SERVER_SCRIPT}`);
+    assert.equal(notes.process_command, process.execPath); // never the args: they may hold secrets
     assert.equal(notes.url, null);
     assert.equal(notes.server_status, 'registered');
     assert.equal(notes.primitives_status, 'synced');
@@ -437,7 +437,14 @@ describe('the MCP_SERVERS file', () => {
     fs.writeFileSync(file, JSON.stringify({ servers: [{ namespace: 'Bad!', command: 'x' }] }));
     const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, AGENTS_API_KEYS: 'k', MCP_SERVERS: file, PORT: '1' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        AGENTS_API_KEYS: OTHER_API_KEY,
+        AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
+        MCP_SERVERS: file,
+        PORT: '1',
+      },
       encoding: 'utf8',
       timeout: 30_000,
     });

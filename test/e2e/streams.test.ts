@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { reply, scriptedAgent } from '../doubles/model-server';
 import { freePort } from '../../dev/dev-server';
-import { ServiceProcess, useStack } from '../support/stack';
+import { KEY_ID_SECRET, ServiceProcess, useStack } from '../support/stack';
 import { allRunHistories, historyText } from '../support/history';
 import { getJson, post, readStream, resume, runAgent } from '../support/sse';
 import { until } from '../support/wait';
@@ -146,9 +146,11 @@ describe('operators', () => {
   });
 
   test('/healthz is 200 with a worker polling, 503 naming the reason when Temporal is unreachable', async () => {
-    const ok = await fetch(`${stack.apiUrl}/healthz`);
+    const auth = { headers: { Authorization: `Bearer ${stack.apiKey}` } };
+    const ok = await fetch(`${stack.apiUrl}/healthz`, auth);
     assert.equal(ok.status, 200);
-    assert.deepEqual(await ok.json(), { ok: true, temporal: 'reachable', workers: 1 });
+    const { ok: healthy, temporal, workers } = await ok.json();
+    assert.deepEqual({ ok: healthy, temporal, workers }, { ok: true, temporal: 'reachable', workers: 1 });
 
     const port = await freePort();
     const nobodyListens = await freePort();
@@ -159,13 +161,14 @@ describe('operators', () => {
         PATH: process.env.PATH,
         PORT: String(port),
         AGENTS_API_KEYS: stack.apiKey,
+        AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
         TEMPORAL_ADDRESS: `127.0.0.1:${nobodyListens}`,
       }),
       /api: listening/,
     );
     await lonely.start();
     try {
-      const down = await fetch(`http://127.0.0.1:${port}/healthz`);
+      const down = await fetch(`http://127.0.0.1:${port}/healthz`, auth);
       assert.equal(down.status, 503);
       const body = await down.json();
       assert.equal(body.ok, false);

@@ -4,6 +4,7 @@
  * them), and the test doubles of the model API and the Heroku Platform API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +17,11 @@ import { startModelServer, type ModelServer } from '../doubles/model-server';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../contract/search-attributes';
 
 const ROOT = path.resolve(__dirname, '../..');
+
+/** A second key every stack's API accepts. */
+export const OTHER_API_KEY = 'test-other-key-0123456789abcdef';
+/** AGENTS_KEY_ID_SECRET of every stack's API. */
+export const KEY_ID_SECRET = 'test-key-id-secret-0123456789abcdef';
 
 /** A service process (worker or API) that a test can kill and start again. */
 export class ServiceProcess {
@@ -99,7 +105,7 @@ export interface Stack {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-stack-'));
-  const apiKey = `test-api-key-${Math.random().toString(36).slice(2)}`;
+  const apiKey = `test-api-key-${randomBytes(12).toString('hex')}`;
   const modelKey = `test-model-key-${Math.random().toString(36).slice(2)}`;
   const herokuToken = `test-heroku-token-${Math.random().toString(36).slice(2)}`;
   const cliPath = await locateTemporalCli();
@@ -147,7 +153,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   stack.api = new ServiceProcess(
     'api',
     'api/main.ts',
-    () => ({ ...baseEnv(), PORT: String(apiPort), AGENTS_API_KEYS: `other-key,${apiKey}`, ...opts.apiEnv }),
+    () => ({
+      ...baseEnv(),
+      PORT: String(apiPort),
+      AGENTS_API_KEYS: `${OTHER_API_KEY},${apiKey}`,
+      AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
+      ...opts.apiEnv,
+    }),
     /api: listening/,
   );
   await Promise.all([stack.worker.start(), stack.api.start()]);

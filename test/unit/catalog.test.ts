@@ -39,7 +39,8 @@ const noMcp: McpToolCatalog = { pool: { servers: [], server: () => undefined, re
 /** Tool objects as the API has parsed them. */
 const parse = (tools: unknown[]) => tools.map((t) => toolObjectSchema.parse(t));
 const schemas = new JsonSchemas(apiConfig({}).toolSchemas);
-const resolve = (tools: unknown[], catalog = mcp) => resolveTools(parse(tools), { mcp: catalog, schemas });
+const resolve = (tools: unknown[], catalog = mcp) =>
+  resolveTools(parse(tools), { mcp: catalog, schemas, limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 } });
 
 async function refusal(tools: unknown[], catalog = mcp): Promise<string> {
   const err = await resolve(tools, catalog).then(

@@ -26,6 +26,11 @@ describe('apiConfig', () => {
     assert.deepEqual(apiConfig({}), {
       port: 3000,
       apiKeys: [],
+      adminKeys: [],
+      keyIdSecret: undefined,
+      quotas: { concurrentRuns: 50, requestsPerMinute: 600 },
+      toolLimits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 },
+      payloadSweepIntervalSeconds: 3600,
       maxModelCalls: 25,
       allowedModels: [],
       defaultModel: undefined,
@@ -39,8 +44,9 @@ describe('apiConfig', () => {
   });
 
   test('lists are split on commas and trimmed; the payload store follows DATA_DIR', () => {
-    const config = apiConfig({ AGENTS_API_KEYS: ' a, b ,,c', ALLOWED_MODELS: 'm1,m2', DATA_DIR: '/srv/data' });
-    assert.deepEqual(config.apiKeys, ['a', 'b', 'c']);
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => x.repeat(24));
+    const config = apiConfig({ AGENTS_API_KEYS: ` ${a}, ${b} ,,${c}`, ALLOWED_MODELS: 'm1,m2', DATA_DIR: '/srv/data' });
+    assert.deepEqual(config.apiKeys, [a, b, c]);
     assert.deepEqual(config.allowedModels, ['m1', 'm2']);
     assert.equal(config.payloadStoreDir, '/srv/data/payloads');
     assert.equal(apiConfig({ PAYLOAD_STORE_DIR: '/shared/p', DATA_DIR: '/srv/data' }).payloadStoreDir, '/shared/p');

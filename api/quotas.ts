@@ -1,0 +1,163 @@
+/**
+ * Per-key quotas (docs/api.md#part-b-durable-run-extensions): requests per
+ * minute and concurrent runs. Both answer an excess with a 429 in Heroku's
+ * error shape, `Retry-After` and `x-ratelimit-limit/remaining/reset`.
+ *
+ * - Requests per minute are counted in each API process, in one-minute
+ *   windows per key, and each process allows its share of
+ *   KEY_REQUESTS_PER_MINUTE: the limit divided by the API processes alive
+ *   (api/api-presence.ts). Together they never allow more than the limit,
+ *   and the check costs no round trip (a shared counter would cost one per
+ *   request, to every request, and to Temporal).
+ * - Concurrent runs are counted where every process sees them: the key's
+ *   running workflows in Temporal visibility, plus the runs this process is
+ *   starting or started in the last few seconds (visibility lags a little).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { NextFunction, Request, Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import { runIdForIdempotencyKey, runIdForWorkflow, workflowIdFor } from '../common/run-ids';
+import { AGENT_RUN_WORKFLOW } from '../contract/run-contract';
+import { ApiError } from './api-error';
+import { callerOf, type Caller } from './auth';
+import { ownerClause, owns } from './ownership';
+
+const WINDOW_MS = 60_000;
+/** How long a run this process started counts for it, at most, before visibility must show it. */
+const VISIBILITY_LAG_MS = 5_000;
+/** What a 429 for too many runs suggests: a run may end any moment. */
+const RUNS_RETRY_AFTER_SECONDS = 5;
+/** How a place reserved for a run that is being started is named among run ids. */
+const RESERVED = 'reserved:';
+
+const rateLimited = (message: string, headers: Record<string, string>) => new ApiError(429, 'rate_limit_error', message, { headers });
+
+/** KEY_REQUESTS_PER_MINUTE, shared out among `processes()` API processes. Runs after authentication. */
+export function requestRate(perMinute: number, processes: () => number) {
+  const share = () => Math.max(1, Math.floor(perMinute / processes()));
+  return rateLimit({
+    windowMs: WINDOW_MS,
+    limit: share,
+    keyGenerator: (_req: Request, res: Response) => callerOf(res).keyId,
+    standardHeaders: false,
+    legacyHeaders: true, // X-RateLimit-Limit, -Remaining, -Reset (epoch seconds)
+    // The key, not the address, is what is limited: a proxy in front changes nothing.
+    validate: { xForwardedForHeader: false },
+    handler: (_req: Request, res: Response, next: NextFunction) => {
+      const n = processes();
+      const spread = n > 1 ? ` (${share()} on each of the ${n} API processes)` : '';
+      next(
+        rateLimited(
+          `too many requests: this key may make ${perMinute} requests per minute${spread}; retry after ${res.get('Retry-After')} s, or raise KEY_REQUESTS_PER_MINUTE`,
+          {},
+        ),
+      );
+    },
+  });
+}
+
+/** KEY_MAX_CONCURRENT_RUNS: a key's running runs, across every API process. */
+export class RunConcurrency {
+  /** Per key: runs this process is starting (by a token) or started lately (by run id), with when. */
+  private readonly recent = new Map<string, Map<string, number>>();
+  /** Per key: the end of the queue of admission checks. */
+  private readonly turns = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly client: Client,
+    private readonly limit: number,
+    private readonly searchAttributes: () => Promise<boolean>,
+  ) {}
+
+  /**
+   * Runs `start` (which starts a run and returns its id) if the key has room
+   * for another run; a 429 otherwise. An Idempotency-Key that names an
+   * existing run of the key is let through: attaching starts nothing
+   * (and a different body is still a 409).
+   */
+  async admit(caller: Caller, idempotencyKey: string | undefined, start: () => Promise<string>): Promise<string> {
+    const mine = this.recentOf(caller.keyId);
+    const token = `${RESERVED}${randomUUID()}`;
+    // One check at a time per key, each reserving its place: a burst cannot slip past the count together.
+    await this.oneAtATime(caller.keyId, async () => {
+      if ((await this.running(caller, mine)) >= this.limit && !(await this.attaches(caller, idempotencyKey))) {
+        const reset = Math.ceil(Date.now() / 1000) + RUNS_RETRY_AFTER_SECONDS;
+        throw rateLimited(
+          `too many running runs: this key may have ${this.limit} at once (KEY_MAX_CONCURRENT_RUNS); wait for one to end or cancel one`,
+          {
+            'Retry-After': String(RUNS_RETRY_AFTER_SECONDS),
+            'X-RateLimit-Limit': String(this.limit),
+            'X-RateLimit-Remaining': '0',
+            'X-RateLimit-Reset': String(reset),
+          },
+        );
+      }
+      mine.set(token, Infinity);
+    });
+    try {
+      const runId = await start();
+      mine.set(runId, Date.now());
+      return runId;
+    } finally {
+      mine.delete(token);
+    }
+  }
+
+  private oneAtATime(keyId: string, check: () => Promise<void>): Promise<void> {
+    const turn = (this.turns.get(keyId) ?? Promise.resolve()).then(check);
+    const settled = turn.catch(() => undefined);
+    this.turns.set(keyId, settled);
+    void settled.then(() => this.turns.get(keyId) === settled && this.turns.delete(keyId));
+    return turn;
+  }
+
+  /** The key's runs: those visibility shows running, and this process's recent and reserved ones. */
+  private async running(caller: Caller, mine: Map<string, number>): Promise<number> {
+    const owner: Caller = { keyId: caller.keyId, admin: false };
+    const clauses = [`WorkflowType = '${AGENT_RUN_WORKFLOW}'`, `ExecutionStatus = 'Running'`];
+    const byAttribute = ownerClause(owner, await this.searchAttributes().catch(() => false));
+    if (byAttribute) clauses.push(byAttribute);
+    const ids = new Set<string>();
+    for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: this.limit + 1 })) {
+      if (owns(owner, info)) ids.add(runIdForWorkflow(info.workflowId));
+      if (ids.size >= this.limit) break;
+    }
+    // Runs this process started lately may not be in visibility yet: ask Temporal itself about those.
+    const now = Date.now();
+    for (const [id, at] of mine) {
+      if (now - at > VISIBILITY_LAG_MS) mine.delete(id);
+      else if (id.startsWith(RESERVED) || (!ids.has(id) && (await this.isRunning(id)))) ids.add(id);
+    }
+    return ids.size;
+  }
+
+  private isRunning(runId: string): Promise<boolean> {
+    return this.client.workflow
+      .getHandle(workflowIdFor(runId))
+      .describe()
+      .then(
+        (d) => d.status.name === 'RUNNING',
+        () => false,
+      );
+  }
+
+  private async attaches(caller: Caller, idempotencyKey: string | undefined): Promise<boolean> {
+    const key = idempotencyKey?.trim();
+    if (!key) return false;
+    const runId = runIdForIdempotencyKey(caller.keyId, key);
+    return this.client.workflow
+      .getHandle(workflowIdFor(runId))
+      .describe()
+      .then(
+        () => true,
+        () => false,
+      );
+  }
+
+  private recentOf(keyId: string): Map<string, number> {
+    let mine = this.recent.get(keyId);
+    if (!mine) this.recent.set(keyId, (mine = new Map<string, number>()));
+    return mine;
+  }
+}

@@ -7,12 +7,13 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Client } from '@temporalio/client';
 import { ToolValidationError } from '../catalog/tool-spec';
 import type { ApiConfig } from '../common/config';
+import { runFields, type Log } from '../common/log';
 import { isRunId } from '../common/run-ids';
 import { ApiError, invalidRequest } from './api-error';
 import { authenticate } from './auth';
 import { startRun } from './start-run';
 import { cancelRun, describe, listRuns, readRun } from './runs';
-import { RunFeeds, type Log } from './run-feeds';
+import { RunFeeds } from './run-feeds';
 import { streamRun, type OpenStreams } from './stream-run';
 import { healthOf } from './health';
 import { listMcpServers } from './mcp-servers';
@@ -24,7 +25,7 @@ export interface AppDeps {
   config: ApiConfig;
   /** The MCP servers of MCP_SERVERS, connected and listed at start-up. */
   mcp: McpPool;
-  log: Log & { info(msg: string, meta?: Record<string, unknown>): void };
+  log: Log;
   /** Whether runs carry our custom search attributes (they are registered on the namespace). */
   searchAttributes: () => Promise<boolean>;
   /** Where the SSE streams are registered, so a shutdown can end them cleanly. */
@@ -69,7 +70,7 @@ export function createApp(deps: AppDeps) {
         },
         await deps.searchAttributes().catch(() => false),
       );
-      log.info('run started', { runId });
+      log.info('run started', runFields(runId));
       streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs, streams);
     }),
   );

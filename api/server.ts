@@ -2,16 +2,12 @@ import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { ApiConfig, TemporalConfig } from '../common/config';
 import { ConfigError } from '../common/errors';
+import type { Log } from '../common/log';
 import { dataConverter } from '../common/payload-store';
 import { McpPool } from '../mcp/pool';
 import { createApp } from './app';
 import { OpenStreams } from './stream-run';
 import { searchAttributesGate } from './search-attributes';
-
-const log = {
-  info: (msg: string, meta?: Record<string, unknown>) => console.log(JSON.stringify({ level: 'info', msg, ...meta })),
-  warn: (msg: string, meta?: Record<string, unknown>) => console.warn(JSON.stringify({ level: 'warn', msg, ...meta })),
-};
 
 export interface ApiServer extends Server {
   /**
@@ -23,7 +19,7 @@ export interface ApiServer extends Server {
 }
 
 /** Starts the API; it connects to Temporal lazily, so it serves (and /healthz says 503) while Temporal is away. */
-export async function startApi(temporal: TemporalConfig, config: ApiConfig): Promise<ApiServer> {
+export async function startApi(temporal: TemporalConfig, config: ApiConfig, log: Log): Promise<ApiServer> {
   if (config.apiKeys.length === 0) throw new ConfigError('AGENTS_API_KEYS is empty: set at least one bearer key the API accepts');
   const connection = Connection.lazy(temporal.connectionOptions);
   const client = new Client({ connection, namespace: temporal.namespace, dataConverter: dataConverter(config.payloadStoreDir) });

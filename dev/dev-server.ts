@@ -54,6 +54,14 @@ export interface DevServerOptions {
   dynamicConfig?: Record<string, unknown>;
 }
 
+/**
+ * Our streams long-poll the run with an Update that waits up to 20 s
+ * (api/run-feeds.ts). The server logs every call slower than this threshold as
+ * a warning, and it counts such an Update as slow (it exempts only its own
+ * Poll* calls), so it would warn every 20 s while a client watches a run.
+ */
+const DEFAULT_DYNAMIC_CONFIG = { 'rpc.slowRequestLoggingThreshold': '1m' };
+
 export interface DevServer {
   /** `host:port` of the gRPC frontend, for `Connection.connect({ address })`. */
   address: string;
@@ -156,7 +164,7 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
   for (const key of opts.searchAttributes ?? []) {
     args.push('--search-attribute', `${key.name}=${CLI_TYPE[key.type]}`);
   }
-  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+  for (const [key, value] of Object.entries({ ...DEFAULT_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');

@@ -8,21 +8,22 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Runtime } from '@temporalio/worker';
 import { startApi } from '../api/server';
 import { apiConfig, serviceConfig, temporalConfig, workerConfig, type ServiceConfig } from '../common/config';
+import { createLog, logLevel } from '../common/log';
 import { SEARCH_ATTRIBUTE_KEYS } from '../contract/search-attributes';
 import { startDevServer, type DevServer } from '../dev/dev-server';
 import { locateTemporalCli } from '../dev/temporal-cli';
+import { installRuntime } from '../worker/runtime';
 import { createAgentWorker } from '../worker/worker';
 
-const say = (msg: string) => console.log(`durable-agents: ${msg}`);
+const log = createLog('durable-agents');
+const say = (msg: string) => log.info(msg);
 
-/** A key generated once and kept in the data folder, for when AGENTS_API_KEYS is unset. */
-function storedApiKey(dataDir: string): string {
-  const file = path.join(dataDir, 'api-key');
+/** A key generated once and kept in `file`, for when AGENTS_API_KEYS is unset. */
+function storedApiKey(file: string): string {
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(dataDir, { recursive: true });
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, `da_${crypto.randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   }
   return fs.readFileSync(file, 'utf8').trim();
@@ -37,31 +38,35 @@ async function embeddedTemporal(service: ServiceConfig, embedded: NonNullable<Se
     logFile: path.join(service.dataDir, 'temporal.log'),
     searchAttributes: SEARCH_ATTRIBUTE_KEYS,
   });
-  say(`embedded Temporal dev server at ${devServer.address}; Web UI at ${devServer.uiUrl}`);
+  log.info(`embedded Temporal dev server at ${devServer.address}; Web UI at ${devServer.uiUrl}`, {
+    temporalAddress: devServer.address,
+    webUi: devServer.uiUrl,
+  });
   return devServer;
 }
 
 async function main() {
+  const level = logLevel();
+  log.setLevel(level);
   const service = serviceConfig();
   const api = apiConfig();
   const worker = workerConfig();
   // We stop the worker ourselves, after the API, so in-flight streams end cleanly.
-  Runtime.install({ shutdownSignals: [] });
+  installRuntime(log, level, { shutdownSignals: [] });
   const devServer = service.embeddedTemporal && (await embeddedTemporal(service, service.embeddedTemporal));
   const temporal = temporalConfig(devServer ? { ...process.env, TEMPORAL_ADDRESS: devServer.address } : process.env);
-  // Only a key we generated is printed: an operator's own keys never reach the logs.
-  const generatedKey = api.apiKeys.length === 0 ? storedApiKey(service.dataDir) : undefined;
+  const apiKeyFile = api.apiKeys.length === 0 ? path.join(service.dataDir, 'api-key') : undefined;
+  const generatedKey = apiKeyFile && storedApiKey(apiKeyFile);
 
-  const agent = await createAgentWorker(temporal, worker);
+  const agent = await createAgentWorker(temporal, worker, log);
   const workerDone = agent.run();
-  const server = await startApi(temporal, generatedKey ? { ...api, apiKeys: [generatedKey] } : api);
-  say(`API listening on http://localhost:${api.port}`);
-  if (generatedKey) {
-    say(
-      `try it:\n  curl -N http://localhost:${api.port}/v1/agents/heroku \\\n    -H 'Authorization: Bearer ${generatedKey}' -H 'Content-Type: application/json' \\\n` +
-        `    -d '{"model":"${api.defaultModel ?? 'claude-4-sonnet'}","messages":[{"role":"user","content":"Hello!"}]}'`,
-    );
-  }
+  const server = await startApi(temporal, generatedKey ? { ...api, apiKeys: [generatedKey] } : api, log);
+  const url = `http://localhost:${api.port}`;
+  // The key itself is never logged: it is in the file (the README's example reads it from there).
+  log.info(`API listening on ${url}${apiKeyFile ? `; its key is in ${path.relative('.', apiKeyFile)}: try the example of README.md` : ''}`, {
+    url,
+    ...(apiKeyFile ? { apiKeyFile } : {}),
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -79,7 +84,7 @@ async function main() {
   await workerDone;
 }
 
-main().catch((err) => {
-  console.error(`durable-agents: ${err instanceof Error ? err.message : String(err)}`);
+main().catch((err: unknown) => {
+  log.error(`cannot run: ${err instanceof Error ? err.message : String(err)}`, { err });
   process.exit(1);
 });

@@ -1,6 +1,7 @@
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { TemporalConfig, WorkerConfig } from '../common/config';
+import type { Log } from '../common/log';
 import { dataConverter } from '../common/payload-store';
 import { TASK_QUEUE } from '../contract/run-contract';
 import { McpPool } from '../mcp/pool';
@@ -17,8 +18,8 @@ export interface AgentWorker {
   run(): Promise<void>;
 }
 
-export async function createAgentWorker(temporal: TemporalConfig, config: WorkerConfig): Promise<AgentWorker> {
-  const log = Runtime.instance().logger;
+/** The worker (the Runtime must be installed first, with our log: ./runtime.ts). */
+export async function createAgentWorker(temporal: TemporalConfig, config: WorkerConfig, log: Log): Promise<AgentWorker> {
   // Logs what the sandbox lacks (or that it is turned off); its calls then say so too.
   const sandbox = await LocalSandbox.open(config.sandbox, log);
   const mcp = McpPool.fromFile(config.mcpServersFile, log);

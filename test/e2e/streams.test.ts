@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { reply, scriptedAgent } from '../doubles/model-server';
 import { freePort } from '../../dev/dev-server';
-import { ServiceProcess, useStack } from '../support/stack';
+import { API_READY, ServiceProcess, useStack } from '../support/stack';
 import { allRunHistories, historyText } from '../support/history';
 import { getJson, post, readStream, resume, runAgent } from '../support/sse';
 import { until } from '../support/wait';
@@ -161,7 +161,7 @@ describe('operators', () => {
         AGENTS_API_KEYS: stack.apiKey,
         TEMPORAL_ADDRESS: `127.0.0.1:${nobodyListens}`,
       }),
-      /api: listening/,
+      API_READY,
     );
     await lonely.start();
     try {

@@ -17,6 +17,10 @@ import { SEARCH_ATTRIBUTE_KEYS } from '../../contract/search-attributes';
 
 const ROOT = path.resolve(__dirname, '../..');
 
+/** The log lines (JSON, common/log.ts) by which the worker and the API say they are ready. */
+export const WORKER_READY = /"msg":"polling task queue /;
+export const API_READY = /"msg":"listening on port /;
+
 /** A service process (worker or API) that a test can kill and start again. */
 export class ServiceProcess {
   child: ChildProcess | undefined;
@@ -135,7 +139,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NODE_EXTRA_CA_CERTS: stack.heroku.caFile,
     ...opts.workerEnv,
   });
-  const newWorker = (name: string) => new ServiceProcess(name, 'worker/main.ts', workerEnv, /worker: polling/);
+  const newWorker = (name: string) => new ServiceProcess(name, 'worker/main.ts', workerEnv, WORKER_READY);
   stack.worker = newWorker('worker');
   const extraWorkers: ServiceProcess[] = [];
   stack.addWorker = async (extraEnv) => {
@@ -148,7 +152,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     'api',
     'api/main.ts',
     () => ({ ...baseEnv(), PORT: String(apiPort), AGENTS_API_KEYS: `other-key,${apiKey}`, ...opts.apiEnv }),
-    /api: listening/,
+    API_READY,
   );
   await Promise.all([stack.worker.start(), stack.api.start()]);
 

@@ -11,15 +11,16 @@ const log = createLog('api');
 async function main() {
   log.setLevel(logLevel());
   const server = await startApi(temporalConfig(), apiConfig(), log);
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : address;
-  log.info(`listening on port ${port}`, { port });
   const stop = (signal: string) => {
     log.info(`${signal}: ending open streams and shutting down`);
     setTimeout(() => process.exit(0), SHUTDOWN_LIMIT_MS).unref();
     void server.shutdown().then(() => process.exit(0));
   };
   process.once('SIGTERM', stop).once('SIGINT', stop);
+  // Said only once a signal is handled: whoever waits for this line may stop the API right away.
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : address;
+  log.info(`listening on port ${port}`, { port });
 }
 
 main().catch((err: unknown) => {

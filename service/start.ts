@@ -29,6 +29,12 @@ function storedApiKey(file: string): string {
   return fs.readFileSync(file, 'utf8').trim();
 }
 
+/** `file` relative to the working directory when it lies below it (`.data/api-key`), else absolute. */
+function shortPath(file: string): string {
+  const relative = path.relative('.', file);
+  return relative.startsWith('..') ? file : relative;
+}
+
 async function embeddedTemporal(service: ServiceConfig, embedded: NonNullable<ServiceConfig['embeddedTemporal']>): Promise<DevServer> {
   const devServer = await startDevServer({
     cliPath: await locateTemporalCli(say, embedded.cliPath),
@@ -61,13 +67,6 @@ async function main() {
   const agent = await createAgentWorker(temporal, worker, log);
   const workerDone = agent.run();
   const server = await startApi(temporal, generatedKey ? { ...api, apiKeys: [generatedKey] } : api, log);
-  const url = `http://localhost:${api.port}`;
-  // The key itself is never logged: it is in the file (the README's example reads it from there).
-  log.info(`API listening on ${url}${apiKeyFile ? `; its key is in ${path.relative('.', apiKeyFile)}: try the example of README.md` : ''}`, {
-    url,
-    ...(apiKeyFile ? { apiKeyFile } : {}),
-  });
-
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -81,6 +80,14 @@ async function main() {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // Ready, and said so only once a signal is handled.
+  const url = `http://localhost:${api.port}`;
+  // The key itself is never logged: it is in the file (the README's example reads it from there).
+  log.info(`API listening on ${url}${apiKeyFile ? `; its key is in ${shortPath(apiKeyFile)}: try the example of README.md` : ''}`, {
+    url,
+    ...(apiKeyFile ? { apiKeyFile } : {}),
+  });
+
   await workerDone;
 }
 

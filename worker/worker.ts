@@ -8,6 +8,7 @@ import { McpPool } from '../mcp/pool';
 import { createRunners } from '../runners/registry';
 import { CommandRuntime } from '../runtimes/command-runtime';
 import { LocalSandbox } from '../runtimes/sandbox/local-sandbox';
+import { checkModelApi } from './startup-checks';
 
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
@@ -18,10 +19,12 @@ export interface AgentWorker {
   run(): Promise<void>;
 }
 
-/** The worker (the Runtime must be installed first, with our log: ./runtime.ts). */
+/** The worker, once its start-up checks have been logged (the Runtime must be installed: ./runtime.ts). */
 export async function createAgentWorker(temporal: TemporalConfig, config: WorkerConfig, log: Log): Promise<AgentWorker> {
   // Logs what the sandbox lacks (or that it is turned off); its calls then say so too.
   const sandbox = await LocalSandbox.open(config.sandbox, log);
+  // Before the workflow bundle is built: that blocks the event loop for seconds, and the answer would wait.
+  await checkModelApi(config.inference, log);
   const mcp = McpPool.fromFile(config.mcpServersFile, log);
   // Connected early to surface problems in the log; calls do not wait for it (they connect on demand).
   void mcp.syncAll();

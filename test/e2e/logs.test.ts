@@ -73,13 +73,13 @@ describe('the log of the API and the worker', () => {
     );
   });
 
-  test('a failed model call is one warning naming the run and the error', () => {
+  test('a failed model call is one warning naming the run and the URL it tried', () => {
     const runId = failedRun.headers.get('agent-run-id')!;
     const line = theLine(workerLines(), /^Activity failed$/);
     assert.equal(line.level, 'warn');
     assert.equal(line.runId, runId);
     const error = line.error as { message: string };
-    assert.equal(error.message, 'the upstream model API answered 400: no such model');
+    assert.equal(error.message, `the upstream model API (${stack.model.url}/v1/chat/completions) answered 400: no such model`);
   });
 
   test('carries no task token at info and above, and no secret', () => {

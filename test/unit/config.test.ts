@@ -59,7 +59,7 @@ describe('apiConfig', () => {
 describe('workerConfig', () => {
   test('defaults: local inference, no Heroku, the bubblewrap sandbox with per-call limits', () => {
     const config = workerConfig({ PATH: '/usr/bin:/bin' });
-    assert.deepEqual(config.inference, { url: 'http://127.0.0.1:11434', key: '' });
+    assert.deepEqual(config.inference, { url: 'http://127.0.0.1:11434', key: '', checkTimeoutMs: 3_000 });
     assert.equal(config.heroku, undefined);
     assert.deepEqual(config.sandbox, {
       mode: 'bubblewrap',
@@ -98,7 +98,7 @@ describe('workerConfig', () => {
   test('the Heroku token turns on one-off dynos; URLs lose a trailing slash', () => {
     const config = workerConfig({ HEROKU_API_KEY: 'tok', INFERENCE_URL: 'https://inference.example/', INFERENCE_KEY: 'k' });
     assert.deepEqual(config.heroku, { token: 'tok', apiUrl: 'https://api.heroku.com' });
-    assert.deepEqual(config.inference, { url: 'https://inference.example', key: 'k' });
+    assert.deepEqual(config.inference, { url: 'https://inference.example', key: 'k', checkTimeoutMs: 3_000 });
   });
 
   test('tools get a database URL look-up, not the environment', () => {
@@ -124,6 +124,7 @@ describe('workerConfig', () => {
     [{ INFERENCE_URL: 'localhost:11434' }, "INFERENCE_URL must be an http(s) URL, got 'localhost:11434'"],
     [{ HEROKU_API_KEY: 't', HEROKU_API_URL: 'not a url' }, "HEROKU_API_URL must be an http(s) URL, got 'not a url'"],
     [{ FETCH_ALLOW_HOSTS: 'example.com,http://x/y' }, "FETCH_ALLOW_HOSTS entry 'http://x/y' is not a host or host:port"],
+    [{ INFERENCE_CHECK_TIMEOUT_MS: '3s' }, "INFERENCE_CHECK_TIMEOUT_MS must be a positive integer, got '3s'"],
   ];
   refusesEach(workerConfig, refusals);
 });

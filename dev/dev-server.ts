@@ -16,6 +16,12 @@
  * was created would silently be missing. So after start-up each namespace gets
  * the missing ones through common/search-attributes.ts (a type mismatch with an
  * already registered attribute is an error).
+ *
+ * Durability of the SQLite file: WAL with `synchronous=NORMAL`. A crash of any
+ * process (the server's included) loses nothing it committed; a power loss or
+ * an operating-system crash may lose the last transactions before it, and the
+ * file stays consistent. `OFF` may leave a corrupt file after a power loss
+ * (README, Durability, has what each costs).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -52,6 +58,8 @@ export interface DevServerOptions {
   startTimeoutMs?: number;
   /** Server dynamic config (`--dynamic-config-value KEY=JSON`), e.g. a low `limit.historyCount.suggestContinueAsNew`. */
   dynamicConfig?: Record<string, unknown>;
+  /** SQLite's `synchronous` for `dbFile`; default NORMAL (see above). */
+  sqliteSynchronous?: 'OFF' | 'NORMAL' | 'FULL';
 }
 
 /**
@@ -167,7 +175,7 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
   for (const [key, value] of Object.entries({ ...DEFAULT_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
-  args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
+  args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', `synchronous=${opts.sqliteSynchronous ?? 'NORMAL'}`);
   args.push('--log-level', 'warn');
 
   let logStream: fs.WriteStream | undefined;

@@ -118,6 +118,8 @@ test(
       assert.match(key, /^da_/);
       assert.equal(service.output.includes(key), false, 'the generated key reached the log');
       assert.equal(service.output.includes(stack.model.key), false, 'INFERENCE_KEY reached the log');
+      // The embedded server's SQLite file is safe against a crash of any process (README, Durability).
+      assert.match(fs.readFileSync(path.join(dataDir, 'temporal.log'), 'utf8'), /--sqlite-pragma synchronous=NORMAL /);
     } finally {
       assert.deepEqual(await service.kill('SIGTERM'), { code: 0, signal: null });
     }

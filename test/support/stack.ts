@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { freePort, startDevServer, type DevServer } from '../../dev/dev-server';
+import { freePort, startDevServer, type DevServer, type DevServerOptions } from '../../dev/dev-server';
 import { locateTemporalCli } from '../../dev/temporal-cli';
 import { startHerokuPlatform, type HerokuPlatformDouble } from '../doubles/heroku-platform';
 import { startModelServer, type ModelServer } from '../doubles/model-server';
@@ -75,6 +75,8 @@ export interface StackOptions {
   apiEnv?: NodeJS.ProcessEnv;
   /** SQLite file for the Temporal server, so it can be restarted with its runs. */
   persistent?: boolean;
+  /** With `persistent`: SQLite's `synchronous` (the dev server's default, NORMAL, when unset). */
+  sqliteSynchronous?: DevServerOptions['sqliteSynchronous'];
   /** Temporal server dynamic config, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 40 }`. */
   dynamicConfig?: Record<string, unknown>;
 }
@@ -115,6 +117,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     searchAttributes: SEARCH_ATTRIBUTE_KEYS,
     logFile: path.join(dir, 'temporal.log'),
     dynamicConfig: opts.dynamicConfig,
+    sqliteSynchronous: opts.sqliteSynchronous,
   };
   const stack = {} as Stack;
   stack.payloadDir = path.join(dir, 'payloads');

@@ -9,6 +9,7 @@ import { createRunners } from '../runners/registry';
 import { CommandRuntime } from '../runtimes/command-runtime';
 import { LocalSandbox } from '../runtimes/sandbox/local-sandbox';
 import { checkModelApi } from './startup-checks';
+import { toolCallLogAttributes } from './tool-call-log';
 
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
@@ -43,6 +44,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     activities: createActivities(config, runners),
     dataConverter: dataConverter(config.payloadStoreDir),
     shutdownGraceTime: SHUTDOWN_GRACE,
+    interceptors: { activity: [toolCallLogAttributes] },
     // Cancellation reaches an activity only with a heartbeat's answer (activities/heartbeat.ts
     // sends one every second): let each through, so a cancelled run stops its work within seconds.
     maxHeartbeatThrottleInterval: '1 second',

@@ -1,9 +1,10 @@
 /**
  * One log format: every line the API and the worker print is a JSON object
  * (pino), the SDK's own lines included; lines about a run name it the same
- * way (runId, workflowId, and toolCallId for a tool call); task tokens stay at
- * debug; no secret appears. And the embedded Temporal server does not warn
- * about our streams' long-polls.
+ * way (runId, workflowId, and toolCallId for a tool call); task tokens and the
+ * bundler's report are on debug lines only (the worker runs at
+ * LOG_LEVEL=debug here, so they are there to find); no secret appears. And
+ * the embedded Temporal server does not warn about our streams' long-polls.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -14,7 +15,7 @@ import { useStack } from '../support/stack';
 import { runAgent, type StreamResult } from '../support/sse';
 import { until } from '../support/wait';
 
-const stack = useStack();
+const stack = useStack({ workerEnv: { LOG_LEVEL: 'debug' } });
 
 /** Longer than the server's default threshold for a "Slow gRPC call" warning (5 s). */
 const SLOW_MODEL_MS = 8_000;
@@ -52,7 +53,7 @@ describe('the log of the API and the worker', () => {
     assert.ok(['worker', 'core', 'activity'].every((c) => worker.some((l) => l.sdkComponent === c)));
   });
 
-  test("the tool call's line names the run, its workflow and the tool call", () => {
+  test("the tool call's lines name the run, its workflow and the tool call", () => {
     const runId = toolRun.headers.get('agent-run-id')!;
     const line = theLine(workerLines(), /^running tool dyno_run_command$/);
     assert.equal(line.level, 'info');
@@ -60,6 +61,15 @@ describe('the log of the API and the worker', () => {
     assert.equal(line.workflowId, runId.replace('chatcmpl-', 'agent-run-'));
     assert.equal(line.toolCallId, `${runId}:0`);
     assert.match(String(line.temporalRunId), /^[0-9a-f-]{36}$/);
+    // The SDK's own lines about the tool's activity too, once its input is known (the SDK says it started before).
+    const sdkLines = workerLines().filter((l) => l.activityType === 'runTool' && l.sdkComponent === 'worker');
+    assert.deepEqual(
+      sdkLines.map((l) => [l.msg, l.runId, l.toolCallId]),
+      [
+        ['Activity started', runId, undefined],
+        ['Activity completed', runId, `${runId}:0`],
+      ],
+    );
   });
 
   test('the API names each run it starts the same way', () => {
@@ -82,10 +92,13 @@ describe('the log of the API and the worker', () => {
     assert.equal(error.message, `the upstream model API (${stack.model.url}/v1/chat/completions) answered 400: no such model`);
   });
 
-  test('carries no task token at info and above, and no secret', () => {
+  test('has task tokens and the bundler report on debug lines only, and no secret', () => {
     const all: LogLine[] = [...workerLines(), ...apiLines()];
+    assert.ok(all.some((l) => l.level === 'debug' && typeof l.taskToken === 'string' && l.toolCallId));
+    assert.ok(all.some((l) => l.level === 'debug' && l.msg.includes('workflow-bundle')));
+    const infoAndAbove = all.filter((l) => !['trace', 'debug'].includes(l.level));
     assert.deepEqual(
-      all.filter((l) => 'taskToken' in l),
+      infoAndAbove.filter((l) => 'taskToken' in l || l.msg.includes('\n')),
       [],
     );
     for (const secret of stack.secrets) {

@@ -8,15 +8,15 @@ import OpenAI from 'openai';
 import { UPSTREAM_ERROR, type ModelCallInput, type ModelCallResult } from '../contract/run-contract';
 import type { AssistantMessage } from '../contract/wire';
 import { withHeartbeats } from './heartbeat';
+import { modelApiUrl, modelClient, type Inference } from './model-client';
 import { ModelToolNames } from './model-tool-names';
 
-export function createModelCaller(inference: { url: string; key: string }) {
-  const client = new OpenAI({
-    baseURL: `${inference.url}/v1`,
-    apiKey: inference.key || 'unset',
-    maxRetries: 0,
-    timeout: 4 * 60_000,
-  });
+/** How long one model call may take before it is retried. */
+const MODEL_CALL_TIMEOUT_MS = 4 * 60_000;
+
+export function createModelCaller(inference: Inference) {
+  const client = modelClient(inference, { timeoutMs: MODEL_CALL_TIMEOUT_MS });
+  const url = modelApiUrl(inference, '/v1/chat/completions');
 
   return withHeartbeats(async function callModel(input: ModelCallInput): Promise<ModelCallResult> {
     const signal = Context.current().cancellationSignal;
@@ -34,20 +34,20 @@ export function createModelCaller(inference: { url: string; key: string }) {
     try {
       completion = await client.chat.completions.create(request, { signal });
     } catch (err) {
-      throw classify(err, signal);
+      throw classify(err, signal, url);
     }
-    const result = toResult(completion);
+    const result = toResult(completion, url);
     return { ...result, message: names.answer(result.message) };
   });
 }
 
-function toResult(completion: OpenAI.Chat.ChatCompletion): ModelCallResult {
+function toResult(completion: OpenAI.Chat.ChatCompletion, url: string): ModelCallResult {
   const choice = completion?.choices?.[0];
   if (!choice?.message) {
     // Could be a passing glitch of the upstream: retryable, with a message that says what came back.
     throw ApplicationFailure.create({
       type: UPSTREAM_ERROR,
-      message: 'the upstream model API answered without any choices',
+      message: `the upstream model API (${url}) answered without any choices`,
       details: [{ status: 502 }],
     });
   }
@@ -73,15 +73,15 @@ function toResult(completion: OpenAI.Chat.ChatCompletion): ModelCallResult {
 
 const RETRYABLE_STATUS = new Set([408, 409, 429]);
 
-/** Network errors, 5xx, 408, 409 and 429 are retried by Temporal; other 4xx end the run. */
-function classify(err: unknown, signal: AbortSignal): unknown {
+/** Network errors, 5xx, 408, 409 and 429 are retried by Temporal; other 4xx end the run. Messages name the URL tried. */
+function classify(err: unknown, signal: AbortSignal, url: string): unknown {
   if (signal.aborted) return err; // cancellation: let the SDK report it as such
   if (err instanceof OpenAI.APIError && typeof err.status === 'number') {
     const status = err.status;
     const retryable = status >= 500 || RETRYABLE_STATUS.has(status);
     return ApplicationFailure.create({
       type: UPSTREAM_ERROR,
-      message: `the upstream model API answered ${status}: ${upstreamMessage(err.error) ?? err.message}`,
+      message: `the upstream model API (${url}) answered ${status}: ${upstreamMessage(err.error) ?? err.message}`,
       nonRetryable: !retryable,
       details: [{ status }],
       nextRetryDelay: retryable && err.headers instanceof Headers ? retryAfter(err.headers) : undefined,
@@ -90,7 +90,7 @@ function classify(err: unknown, signal: AbortSignal): unknown {
   const reason = err instanceof OpenAI.APIConnectionTimeoutError ? 'timed out' : err instanceof Error ? err.message : String(err);
   return ApplicationFailure.create({
     type: UPSTREAM_ERROR,
-    message: `the upstream model API could not be reached or gave an unreadable answer: ${reason}`,
+    message: `the upstream model API (${url}) could not be reached or gave an unreadable answer: ${reason}`,
     details: [{ status: 502 }],
   });
 }

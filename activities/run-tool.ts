@@ -35,7 +35,7 @@ export function createToolRunner(runners: RunnerRegistry, schemas: JsonSchemas) 
     if (problem) return { payload: errorPayload(`invalid arguments: ${problem}; the tool was not run.`) };
 
     const ctx = Context.current();
-    ctx.log.info('running tool', { tool: tool.name, callKey: input.callKey });
+    ctx.log.info(`running tool ${tool.name}`, { tool: tool.name, toolCallId: input.callKey });
     try {
       const payload = await runner.run(
         { runtime: tool.runtime, callKey: input.callKey, signal: ctx.cancellationSignal, progress },

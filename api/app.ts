@@ -9,12 +9,13 @@ import { JsonSchemas } from '../catalog/json-schema';
 import type { ToolCatalog } from '../catalog/resolve-tools';
 import { ToolNotAllowedError, ToolValidationError } from '../catalog/tool-spec';
 import type { ApiConfig } from '../common/config';
+import { runFields, type Log } from '../common/log';
 import { isRunId } from '../common/run-ids';
 import { ApiError, invalidRequest } from './api-error';
 import { callerOf, keyRing } from './auth';
 import { startRun } from './start-run';
 import { cancelRun, describe, listRuns, readRun } from './runs';
-import { RunFeeds, type Log } from './run-feeds';
+import { RunFeeds } from './run-feeds';
 import { streamRun, type OpenStreams } from './stream-run';
 import { healthOf } from './health';
 import { RunConcurrency, requestRate } from './quotas';
@@ -28,7 +29,7 @@ export interface AppDeps {
   config: ApiConfig;
   /** The MCP servers of MCP_SERVERS, connected and listed at start-up. */
   mcp: McpPool;
-  log: Log & { info(msg: string, meta?: Record<string, unknown>): void };
+  log: Log;
   /** Whether runs carry our custom search attributes (they are registered on the namespace). */
   searchAttributes: () => Promise<boolean>;
   /** Where the SSE streams are registered, so a shutdown can end them cleanly. */
@@ -88,7 +89,7 @@ export function createApp(deps: AppDeps) {
           await searchAttributes(),
         ),
       );
-      log.info('run started', { runId });
+      log.info('run started', runFields(runId));
       streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs, streams);
     }),
   );

@@ -7,6 +7,7 @@
  */
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { eventsQuery, waitForEventsUpdate, type EventBatch, type RunTerminal } from '../contract/run-contract';
+import { runFields, type Log } from '../common/log';
 import { workflowIdFor } from '../common/run-ids';
 import { RUN_CANCELLED, type CompletionEvent } from '../contract/wire';
 
@@ -19,10 +20,6 @@ const HANDOVER_DELAY_MS = 100;
 const LIVE_STATUSES = new Set(['RUNNING', 'CONTINUED_AS_NEW']);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export interface Log {
-  warn(msg: string, meta?: Record<string, unknown>): void;
-}
 
 export class RunFeed {
   readonly events: CompletionEvent[] = [];
@@ -80,7 +77,7 @@ export class RunFeed {
           this.notify();
           break;
         }
-        this.log.warn('run feed: poll failed, retrying', { workflowId: this.handle.workflowId, error: String(err) });
+        this.log.warn('run feed: poll failed, retrying', { error: String(err) });
         await sleep(RETRY_DELAY_MS);
       }
     }
@@ -151,7 +148,7 @@ export class RunFeeds {
     let feed = this.feeds.get(runId);
     if (!feed) {
       const handle = this.client.workflow.getHandle(workflowIdFor(runId));
-      feed = new RunFeed(handle, this.log, () => {
+      feed = new RunFeed(handle, this.log.child(runFields(runId)), () => {
         if (this.feeds.get(runId) === feed) this.feeds.delete(runId);
       });
       this.feeds.set(runId, feed);

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
 import type { ApiConfig, TemporalConfig } from '../common/config';
 import { ConfigError } from '../common/errors';
+import type { Log } from '../common/log';
 import { dataConverter } from '../common/payload-store';
 import { McpPool } from '../mcp/pool';
 import { createApp } from './app';
@@ -11,11 +12,6 @@ import { searchAttributesGate } from './search-attributes';
 import { ApiPresence } from './api-presence';
 import { startPayloadSweeper } from './payload-sweeper';
 import { ApiError } from './api-error';
-
-const log = {
-  info: (msg: string, meta?: Record<string, unknown>) => console.log(JSON.stringify({ level: 'info', msg, ...meta })),
-  warn: (msg: string, meta?: Record<string, unknown>) => console.warn(JSON.stringify({ level: 'warn', msg, ...meta })),
-};
 
 /** Parser errors that have a more telling status than 400. */
 const CLIENT_ERRORS: Record<string, [number, string]> = {
@@ -33,7 +29,7 @@ export interface ApiServer extends Server {
 }
 
 /** Starts the API; it connects to Temporal lazily, so it serves (and /healthz says 503) while Temporal is away. */
-export async function startApi(temporal: TemporalConfig, config: ApiConfig): Promise<ApiServer> {
+export async function startApi(temporal: TemporalConfig, config: ApiConfig, log: Log): Promise<ApiServer> {
   if (config.apiKeys.length === 0) throw new ConfigError('AGENTS_API_KEYS is empty: set at least one bearer key the API accepts');
   const keyIdSecret = config.keyIdSecret;
   if (!keyIdSecret) {

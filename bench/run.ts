@@ -6,9 +6,14 @@
  * figures only: there is nothing to pass or fail. All traffic stays on 127.0.0.1.
  * Speed targets live here, never in the tests: e.g. how long a warm Go build
  * of code_exec_go takes in the sandbox.
+ *
+ * The Temporal server keeps its state in memory, unless
+ * BENCH_SQLITE_SYNCHRONOUS (OFF, NORMAL or FULL) asks for a SQLite file, as
+ * `npm start` uses, with that `synchronous` setting: to compare their cost.
  */
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { oneOf, optional } from '../common/env';
 import { readStream, type Frame } from '../test/support/sse';
 import { startStack, type Stack } from '../test/support/stack';
 
@@ -27,6 +32,9 @@ const BUDGET_MS = { warmup: 15_000, sequential: 60_000, steps: 45_000, concurren
 /** A Go call's ttl: the first one on a machine without a build cache compiles the standard library. */
 const GO_TTL_SECONDS = 120;
 const WATCHDOG_MS = 8 * 60_000;
+const SQLITE_SYNCHRONOUS = optional(process.env, 'BENCH_SQLITE_SYNCHRONOUS')
+  ? oneOf(process.env, 'BENCH_SQLITE_SYNCHRONOUS', ['OFF', 'NORMAL', 'FULL'], 'NORMAL')
+  : undefined;
 
 // Room for the step runs: stepsPerRun calls plus the final one that finds max_calls used up.
 const MAX_MODEL_CALLS = SETTINGS.stepsPerRun + 1;
@@ -246,6 +254,7 @@ async function main() {
     ['load average', `${loadAverage()} (1/5/15 min) at the start: other work on this machine skews every figure`],
   ]);
   table('Settings', [
+    ['temporal server', SQLITE_SYNCHRONOUS ? `SQLite file, journal_mode=WAL, synchronous=${SQLITE_SYNCHRONOUS}` : 'in memory'],
     ['model double latency', '0 ms (scriptedAgent)'],
     ['tool', "dyno_run_command 'echo ok' via the Heroku double (TLS rendezvous + bash -c)"],
     ['first event', `${SETTINGS.warmupRuns} warm-up + ${SETTINGS.sequentialRuns} sequential no-tool runs`],
@@ -262,7 +271,10 @@ async function main() {
   ]);
 
   const t0 = performance.now();
-  const stack = await startStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: String(MAX_MODEL_CALLS) } });
+  const stack = await startStack({
+    apiEnv: { MAX_MODEL_CALLS_PER_RUN: String(MAX_MODEL_CALLS) },
+    ...(SQLITE_SYNCHRONOUS ? { persistent: true, sqliteSynchronous: SQLITE_SYNCHRONOUS } : {}),
+  });
   const startupMs = performance.now() - t0;
   process.once('SIGINT', () => void stack.stop().finally(() => process.exit(130)));
   try {

@@ -229,8 +229,8 @@ function converterEnv(env: Env): Record<string, string> {
 }
 
 export interface WorkerConfig {
-  /** INFERENCE_URL (without `/v1`) and INFERENCE_KEY. */
-  inference: { url: string; key: string };
+  /** INFERENCE_URL (without `/v1`), INFERENCE_KEY (empty: none), and how long the start-up check waits for an answer. */
+  inference: { url: string; key: string; checkTimeoutMs: number };
   /** Set when HEROKU_API_KEY is: then tools that name an app run in one-off dynos. */
   heroku?: { token: string; apiUrl: string };
   sandbox: SandboxConfig;
@@ -251,7 +251,11 @@ export const attachmentVariable = (attachment: string): string => `${attachment}
 export function workerConfig(env: Env = process.env): WorkerConfig {
   const herokuToken = optional(env, 'HEROKU_API_KEY');
   return {
-    inference: { url: httpUrl(env, 'INFERENCE_URL', 'http://127.0.0.1:11434'), key: optional(env, 'INFERENCE_KEY') ?? '' },
+    inference: {
+      url: httpUrl(env, 'INFERENCE_URL', 'http://127.0.0.1:11434'),
+      key: optional(env, 'INFERENCE_KEY') ?? '',
+      checkTimeoutMs: positiveInt(env, 'INFERENCE_CHECK_TIMEOUT_MS', 3_000),
+    },
     heroku: herokuToken ? { token: herokuToken, apiUrl: httpUrl(env, 'HEROKU_API_URL', 'https://api.heroku.com') } : undefined,
     sandbox: sandboxConfig(env),
     fetchAllowHosts: list(env, 'FETCH_ALLOW_HOSTS').map(parseAllowEntry),

@@ -16,6 +16,12 @@
  * was created would silently be missing. So after start-up each namespace gets
  * the missing ones through common/search-attributes.ts (a type mismatch with an
  * already registered attribute is an error).
+ *
+ * Durability of the SQLite file: WAL with `synchronous=NORMAL`. A crash of any
+ * process (the server's included) loses nothing it committed; a power loss or
+ * an operating-system crash may lose the last transactions before it, and the
+ * file stays consistent. `OFF` may leave a corrupt file after a power loss
+ * (README, Durability, has what each costs).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -52,7 +58,17 @@ export interface DevServerOptions {
   startTimeoutMs?: number;
   /** Server dynamic config (`--dynamic-config-value KEY=JSON`), e.g. a low `limit.historyCount.suggestContinueAsNew`. */
   dynamicConfig?: Record<string, unknown>;
+  /** SQLite's `synchronous` for `dbFile`; default NORMAL (see above). */
+  sqliteSynchronous?: 'OFF' | 'NORMAL' | 'FULL';
 }
+
+/**
+ * Our streams long-poll the run with an Update that waits up to 20 s
+ * (api/run-feeds.ts). The server logs every call slower than this threshold as
+ * a warning, and it counts such an Update as slow (it exempts only its own
+ * Poll* calls), so it would warn every 20 s while a client watches a run.
+ */
+const DEFAULT_DYNAMIC_CONFIG = { 'rpc.slowRequestLoggingThreshold': '1m' };
 
 export interface DevServer {
   /** `host:port` of the gRPC frontend, for `Connection.connect({ address })`. */
@@ -156,10 +172,10 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
   for (const key of opts.searchAttributes ?? []) {
     args.push('--search-attribute', `${key.name}=${CLI_TYPE[key.type]}`);
   }
-  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+  for (const [key, value] of Object.entries({ ...DEFAULT_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
-  args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
+  args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', `synchronous=${opts.sqliteSynchronous ?? 'NORMAL'}`);
   args.push('--log-level', 'warn');
 
   let logStream: fs.WriteStream | undefined;

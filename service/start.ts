@@ -8,15 +8,17 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Runtime } from '@temporalio/worker';
 import { startApi } from '../api/server';
 import { apiConfig, serviceConfig, temporalConfig, workerConfig, type ServiceConfig } from '../common/config';
+import { createLog, logLevel } from '../common/log';
 import { SEARCH_ATTRIBUTE_KEYS } from '../contract/search-attributes';
 import { startDevServer, type DevServer } from '../dev/dev-server';
 import { locateTemporalCli } from '../dev/temporal-cli';
+import { installRuntime } from '../worker/runtime';
 import { createAgentWorker } from '../worker/worker';
 
-const say = (msg: string) => console.log(`durable-agents: ${msg}`);
+const log = createLog('durable-agents');
+const say = (msg: string) => log.info(msg);
 
 /** A secret generated once and kept in the data folder: the API key when AGENTS_API_KEYS is unset, the key-id secret when AGENTS_KEY_ID_SECRET is. */
 function storedSecret(dataDir: string, name: string, prefix = ''): string {
@@ -28,6 +30,12 @@ function storedSecret(dataDir: string, name: string, prefix = ''): string {
   return fs.readFileSync(file, 'utf8').trim();
 }
 
+/** `file` relative to the working directory when it lies below it (`.data/api-key`), else absolute. */
+function shortPath(file: string): string {
+  const relative = path.relative('.', file);
+  return relative.startsWith('..') ? file : relative;
+}
+
 async function embeddedTemporal(service: ServiceConfig, embedded: NonNullable<ServiceConfig['embeddedTemporal']>): Promise<DevServer> {
   const devServer = await startDevServer({
     cliPath: await locateTemporalCli(say, embedded.cliPath),
@@ -37,33 +45,31 @@ async function embeddedTemporal(service: ServiceConfig, embedded: NonNullable<Se
     logFile: path.join(service.dataDir, 'temporal.log'),
     searchAttributes: SEARCH_ATTRIBUTE_KEYS,
   });
-  say(`embedded Temporal dev server at ${devServer.address}; Web UI at ${devServer.uiUrl}`);
+  log.info(`embedded Temporal dev server at ${devServer.address}; Web UI at ${devServer.uiUrl}`, {
+    temporalAddress: devServer.address,
+    webUi: devServer.uiUrl,
+  });
   return devServer;
 }
 
 async function main() {
+  const level = logLevel();
+  log.setLevel(level);
   const service = serviceConfig();
   const api = apiConfig();
   const worker = workerConfig();
   // We stop the worker ourselves, after the API, so in-flight streams end cleanly.
-  Runtime.install({ shutdownSignals: [] });
+  installRuntime(log, level, { shutdownSignals: [] });
   const devServer = service.embeddedTemporal && (await embeddedTemporal(service, service.embeddedTemporal));
   const temporal = temporalConfig(devServer ? { ...process.env, TEMPORAL_ADDRESS: devServer.address } : process.env);
-  // Only a key we generated is printed: an operator's own keys never reach the logs.
-  const generatedKey = api.apiKeys.length === 0 ? storedSecret(service.dataDir, 'api-key', 'da_') : undefined;
+  // Only a key we generated is announced (by its file, never in the log); an operator's own keys never reach the logs.
+  const apiKeyFile = api.apiKeys.length === 0 ? path.join(service.dataDir, 'api-key') : undefined;
+  const generatedKey = apiKeyFile && storedSecret(service.dataDir, 'api-key', 'da_');
   const keyIdSecret = api.keyIdSecret ?? storedSecret(service.dataDir, 'key-id-secret');
 
-  const agent = await createAgentWorker(temporal, worker);
+  const agent = await createAgentWorker(temporal, worker, log);
   const workerDone = agent.run();
-  const server = await startApi(temporal, { ...api, keyIdSecret, ...(generatedKey ? { apiKeys: [generatedKey] } : {}) });
-  say(`API listening on http://localhost:${api.port}`);
-  if (generatedKey) {
-    say(
-      `try it:\n  curl -N http://localhost:${api.port}/v1/agents/heroku \\\n    -H 'Authorization: Bearer ${generatedKey}' -H 'Content-Type: application/json' \\\n` +
-        `    -d '{"model":"${api.defaultModel ?? 'claude-4-sonnet'}","messages":[{"role":"user","content":"Hello!"}]}'`,
-    );
-  }
-
+  const server = await startApi(temporal, { ...api, keyIdSecret, ...(generatedKey ? { apiKeys: [generatedKey] } : {}) }, log);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -77,10 +83,18 @@ async function main() {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // Ready, and said so only once a signal is handled.
+  const url = `http://localhost:${api.port}`;
+  // The key itself is never logged: it is in the file (the README's example reads it from there).
+  log.info(`API listening on ${url}${apiKeyFile ? `; its key is in ${shortPath(apiKeyFile)}: try the example of README.md` : ''}`, {
+    url,
+    ...(apiKeyFile ? { apiKeyFile } : {}),
+  });
+
   await workerDone;
 }
 
-main().catch((err) => {
-  console.error(`durable-agents: ${err instanceof Error ? err.message : String(err)}`);
+main().catch((err: unknown) => {
+  log.error(`cannot run: ${err instanceof Error ? err.message : String(err)}`, { err });
   process.exit(1);
 });

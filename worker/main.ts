@@ -1,15 +1,22 @@
 /** `npm run worker`: one worker process against any Temporal service (scale out by running more). */
 import { temporalConfig, workerConfig } from '../common/config';
+import { createLog, logLevel } from '../common/log';
+import { installRuntime } from './runtime';
 import { createAgentWorker } from './worker';
 
+const log = createLog('worker');
+
 async function main() {
-  const agent = await createAgentWorker(temporalConfig(), workerConfig());
-  console.log(`worker: polling task queue ${agent.worker.options.taskQueue}`);
+  const level = logLevel();
+  log.setLevel(level);
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown (SHUTDOWN_GRACE).
+  installRuntime(log, level);
+  const agent = await createAgentWorker(temporalConfig(), workerConfig(), log);
+  log.info(`polling task queue ${agent.worker.options.taskQueue}`, { taskQueue: agent.worker.options.taskQueue });
   await agent.run();
 }
 
-main().catch((err) => {
-  console.error(`worker: ${err instanceof Error ? err.message : String(err)}`);
+main().catch((err: unknown) => {
+  log.error(`cannot run: ${err instanceof Error ? err.message : String(err)}`, { err });
   process.exit(1);
 });

@@ -1,6 +1,7 @@
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { TemporalConfig, WorkerConfig } from '../common/config';
+import type { Log } from '../common/log';
 import { dataConverter } from '../common/payload-store';
 import { TASK_QUEUE } from '../contract/run-contract';
 import { McpPool } from '../mcp/pool';
@@ -9,6 +10,8 @@ import { CommandRuntime } from '../runtimes/command-runtime';
 import { LocalSandbox } from '../runtimes/sandbox/local-sandbox';
 import { DocumentConverter } from '../runtimes/documents/converter';
 import { ReadOnlyDatabases } from '../runtimes/postgres/session';
+import { checkModelApi } from './startup-checks';
+import { toolCallLogAttributes } from './tool-call-log';
 
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
@@ -19,10 +22,12 @@ export interface AgentWorker {
   run(): Promise<void>;
 }
 
-export async function createAgentWorker(temporal: TemporalConfig, config: WorkerConfig): Promise<AgentWorker> {
-  const log = Runtime.instance().logger;
+/** The worker, once its start-up checks have been logged (the Runtime must be installed: ./runtime.ts). */
+export async function createAgentWorker(temporal: TemporalConfig, config: WorkerConfig, log: Log): Promise<AgentWorker> {
   // Logs what the sandbox lacks (or that it is turned off); its calls then say so too.
   const sandbox = await LocalSandbox.open(config.sandbox, log);
+  // Before the workflow bundle is built: that blocks the event loop for seconds, and the answer would wait.
+  await checkModelApi(config.inference, log);
   const mcp = McpPool.fromFile(config.mcpServersFile, log);
   // Connected early to surface problems in the log; calls do not wait for it (they connect on demand).
   void mcp.syncAll();
@@ -45,6 +50,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     activities: createActivities(config, runners),
     dataConverter: dataConverter(config.payloadStoreDir),
     shutdownGraceTime: SHUTDOWN_GRACE,
+    interceptors: { activity: [toolCallLogAttributes] },
     // Cancellation reaches an activity only with a heartbeat's answer (activities/heartbeat.ts
     // sends one every second): let each through, so a cancelled run stops its work within seconds.
     maxHeartbeatThrottleInterval: '1 second',

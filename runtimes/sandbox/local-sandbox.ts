@@ -122,6 +122,8 @@ export class SandboxUnavailableError extends AppError {
 export class SandboxQueueTimeoutError extends AppError {}
 
 const BWRAP_REMEDY = 'The worker needs bubblewrap (bwrap) with user namespaces allowed; or set TOOL_SANDBOX=none to run tools without a sandbox.';
+const INSTALL_BWRAP_REMEDY =
+  'Install bubblewrap on the worker (Debian/Ubuntu: apt-get install bubblewrap), with user namespaces allowed; or set TOOL_SANDBOX=none to run tools without a sandbox.';
 const LIMITS_REMEDY =
   "The worker needs write access to its cgroups (run it as root, or delegate its cgroup to the worker's user); " +
   'or set SANDBOX_LIMITS=off to run sandboxed tools without per-call limits.';
@@ -298,7 +300,7 @@ async function prepare(settings: SandboxSettings, log: SandboxLog): Promise<Setu
   }
   const unavailable = (problem: string, remedy: string): Setup => ({ kind: 'unavailable', problem, remedy });
   const bwrap = settings.bwrap ?? findExecutable('bwrap', settings.workerPath);
-  if (!bwrap) return unavailable("bubblewrap is not installed: there is no 'bwrap' on the worker's PATH", BWRAP_REMEDY);
+  if (!bwrap) return unavailable("bubblewrap is not installed: there is no 'bwrap' on the worker's PATH", INSTALL_BWRAP_REMEDY);
   if (!isExecutableFile(bwrap)) return unavailable(`cannot start bubblewrap (${bwrap}): there is no such executable`, BWRAP_REMEDY);
   const setpriv = sandboxIdentity() ? findExecutable('setpriv', SANDBOX_PATH) : undefined;
   if (sandboxIdentity() && !setpriv) {

@@ -70,11 +70,14 @@ export interface RefusedRequest {
 export interface ModelServer {
   /** Base URL; requests go to url + '/v1/chat/completions'. */
   url: string;
+  /** The bearer key it requires; empty when it takes requests without one (`open`). */
   key: string;
   /** Authenticated requests the handler answered, in arrival order. */
   requests: RecordedRequest[];
   /** Authenticated requests refused as a real upstream would (see conversationProblem). */
   refused: RefusedRequest[];
+  /** The headers of each authenticated `GET /v1/models`, in arrival order. */
+  modelListRequests: IncomingHttpHeaders[];
   setHandler(h: ModelHandler): void;
   close(): Promise<void>;
 }
@@ -352,62 +355,73 @@ function sendCompletion(req: Request, res: Response, r: Extract<ModelReply, { ki
   res.end('data: [DONE]\n\n');
 }
 
-export async function startModelServer(opts: { key?: string; handler?: ModelHandler; port?: number } = {}): Promise<ModelServer> {
-  const key = opts.key ?? `sk-test-${randomBytes(12).toString('hex')}`;
+export interface ModelServerOptions {
+  key?: string;
+  /** Take requests without any key (as a local Ollama does); `key` is then ignored. */
+  open?: boolean;
+  handler?: ModelHandler;
+  port?: number;
+}
+
+export async function startModelServer(opts: ModelServerOptions = {}): Promise<ModelServer> {
+  const key = opts.open ? '' : (opts.key ?? `sk-test-${randomBytes(12).toString('hex')}`);
   let handler = opts.handler ?? scriptedAgent;
   const requests: RecordedRequest[] = [];
   const refused: RefusedRequest[] = [];
+  const modelListRequests: IncomingHttpHeaders[] = [];
   const seen = new Map<string, number>();
 
   const app = express();
 
-  app.post(
-    '/v1/chat/completions',
-    (req, res, next) => {
-      if (req.headers.authorization === `Bearer ${key}`) return next();
-      res.status(401).json(openAIError(401, 'Incorrect API key provided.', 'invalid_api_key'));
-    },
-    express.json({ limit: '50mb' }),
-    async (req, res) => {
-      const body = req.body;
-      if (typeof body?.model !== 'string' || !Array.isArray(body.messages)) {
-        res.status(400).json(openAIError(400, "'model' and 'messages' are required."));
-        return;
-      }
-      const refusal = conversationProblem(body);
-      if (refusal) {
-        refused.push({ body, refusal });
-        res.status(400).json(openAIError(400, refusal.message, refusal.code, refusal.param));
-        return;
-      }
-      const bodyKey = JSON.stringify(body);
-      const attempt = (seen.get(bodyKey) ?? 0) + 1;
-      seen.set(bodyKey, attempt);
-      const request: ModelRequest = { body, headers: req.headers, attempt };
-      const recorded: RecordedRequest = { ...request, time: Date.now() };
-      requests.push(recorded);
-      let dropped = false;
-      res.once('close', () => {
-        if (!res.writableFinished && !dropped) recorded.abandonedAt = Date.now();
-      });
+  const authenticate = (req: Request, res: Response, next: NextFunction) => {
+    if (key === '' || req.headers.authorization === `Bearer ${key}`) return next();
+    res.status(401).json(openAIError(401, 'Incorrect API key provided.', 'invalid_api_key'));
+  };
 
-      const r = await handler(request);
-      if (r.kind === 'drop') {
-        dropped = true;
-        req.socket.destroy();
-        return;
-      }
-      if (r.kind === 'hang') {
-        await wait(res);
-        return;
-      }
-      if (r.delayMs && (await wait(res, r.delayMs))) return; // the client went away
+  app.get('/v1/models', authenticate, (req, res) => {
+    modelListRequests.push(req.headers);
+    res.json({ object: 'list', data: [{ id: 'double-model', object: 'model', created: 0, owned_by: 'durable-agents-tests' }] });
+  });
 
-      if (r.kind === 'completion') sendCompletion(req, res, r);
-      else if (r.kind === 'error') res.status(r.status).set(r.headers).json(r.body);
-      else res.status(r.status).set(r.headers).send(r.text);
-    },
-  );
+  app.post('/v1/chat/completions', authenticate, express.json({ limit: '50mb' }), async (req, res) => {
+    const body = req.body;
+    if (typeof body?.model !== 'string' || !Array.isArray(body.messages)) {
+      res.status(400).json(openAIError(400, "'model' and 'messages' are required."));
+      return;
+    }
+    const refusal = conversationProblem(body);
+    if (refusal) {
+      refused.push({ body, refusal });
+      res.status(400).json(openAIError(400, refusal.message, refusal.code, refusal.param));
+      return;
+    }
+    const bodyKey = JSON.stringify(body);
+    const attempt = (seen.get(bodyKey) ?? 0) + 1;
+    seen.set(bodyKey, attempt);
+    const request: ModelRequest = { body, headers: req.headers, attempt };
+    const recorded: RecordedRequest = { ...request, time: Date.now() };
+    requests.push(recorded);
+    let dropped = false;
+    res.once('close', () => {
+      if (!res.writableFinished && !dropped) recorded.abandonedAt = Date.now();
+    });
+
+    const r = await handler(request);
+    if (r.kind === 'drop') {
+      dropped = true;
+      req.socket.destroy();
+      return;
+    }
+    if (r.kind === 'hang') {
+      await wait(res);
+      return;
+    }
+    if (r.delayMs && (await wait(res, r.delayMs))) return; // the client went away
+
+    if (r.kind === 'completion') sendCompletion(req, res, r);
+    else if (r.kind === 'error') res.status(r.status).set(r.headers).json(r.body);
+    else res.status(r.status).set(r.headers).send(r.text);
+  });
 
   // For tests that run this server as a child process.
   app.get('/_double/requests', (_req, res) => {
@@ -433,6 +447,7 @@ export async function startModelServer(opts: { key?: string; handler?: ModelHand
     key,
     requests,
     refused,
+    modelListRequests,
     setHandler: (h) => {
       handler = h;
     },

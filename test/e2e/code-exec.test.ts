@@ -444,7 +444,7 @@ describe('a worker whose sandbox cannot be set up', () => {
           type: 'text',
           text:
             "the local sandbox could not be set up, so nothing was run: bubblewrap is not installed: there is no 'bwrap' on the worker's PATH. " +
-            'The worker needs bubblewrap (bwrap) with user namespaces allowed; or set TOOL_SANDBOX=none to run tools without a sandbox.',
+            'Install bubblewrap on the worker (Debian/Ubuntu: apt-get install bubblewrap), with user namespaces allowed; or set TOOL_SANDBOX=none to run tools without a sandbox.',
         },
       ],
       isError: true,
@@ -454,7 +454,7 @@ describe('a worker whose sandbox cannot be set up', () => {
     assert.equal(
       await commandResult('echo hi', 'Says hi'),
       "Tool 'dyno_run_command' returned result: Error: the local sandbox could not be set up, so nothing was run: bubblewrap is not installed: there is no 'bwrap' on the worker's PATH. " +
-        'The worker needs bubblewrap (bwrap) with user namespaces allowed; or set TOOL_SANDBOX=none to run tools without a sandbox.',
+        'Install bubblewrap on the worker (Debian/Ubuntu: apt-get install bubblewrap), with user namespaces allowed; or set TOOL_SANDBOX=none to run tools without a sandbox.',
     );
   });
 });

@@ -71,7 +71,11 @@ describe('upstream model failures', () => {
       ['error', 'done'],
     );
     assert.deepEqual(JSON.parse(res.frames[0]!.data), {
-      error: { code: 400, type: 'upstream_error', message: 'the upstream model API answered 400: model does not exist' },
+      error: {
+        code: 400,
+        type: 'upstream_error',
+        message: `the upstream model API (${stack.model.url}/v1/chat/completions) answered 400: model does not exist`,
+      },
     });
     const runId = res.headers.get('agent-run-id')!;
     assert.equal(stack.model.requests.filter((r) => r.body.messages[0].content === 'bad').length, 1);
@@ -103,13 +107,13 @@ describe('upstream model failures', () => {
     assert.equal(res.messages[0].choices[0].message.content, 'Echo: empty');
     const [started] = await startedActivities(res.headers.get('agent-run-id')!);
     assert.equal(started!.attempt, 2);
-    assert.equal(started!.lastFailure?.message, 'the upstream model API answered without any choices');
+    assert.equal(started!.lastFailure?.message, `the upstream model API (${stack.model.url}/v1/chat/completions) answered without any choices`);
   });
 
-  for (const [name, failure, message] of [
-    ['408 (request timeout)', reply.error(408), 'the upstream model API answered 408: Simulated error 408'],
-    ['409 (conflict)', reply.error(409), 'the upstream model API answered 409: Simulated error 409'],
-    ['a dropped connection', reply.drop(), 'the upstream model API could not be reached or gave an unreadable answer: Connection error.'],
+  for (const [name, failure, what] of [
+    ['408 (request timeout)', reply.error(408), 'answered 408: Simulated error 408'],
+    ['409 (conflict)', reply.error(409), 'answered 409: Simulated error 409'],
+    ['a dropped connection', reply.drop(), 'could not be reached or gave an unreadable answer: Connection error.'],
   ] as const) {
     test(`${name} is retried, and the run completes`, async () => {
       const content = `retry after ${name}`;
@@ -119,7 +123,7 @@ describe('upstream model failures', () => {
       assert.equal(modelRequestsFor(content).length, 2);
       const [started] = await startedActivities(res.headers.get('agent-run-id')!);
       assert.equal(started!.attempt, 2);
-      assert.equal(started!.lastFailure?.message, message);
+      assert.equal(started!.lastFailure?.message, `the upstream model API (${stack.model.url}/v1/chat/completions) ${what}`);
     });
   }
 

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { startApi } from '../../api/server';
+import { createLog } from '../../common/log';
 import { apiConfig, temporalConfig } from '../../common/config';
 import { freePort } from '../../dev/dev-server';
 import { post, runAgent } from '../support/sse';
@@ -103,6 +104,7 @@ describe('request schemas', () => {
     const server = await startApi(
       temporalConfig({ TEMPORAL_ADDRESS: stack.temporal.address }),
       apiConfig({ AGENTS_API_KEYS: apiKey, PORT: String(await freePort()), PAYLOAD_STORE_DIR: dir }),
+      createLog('api'),
     );
     const api = { apiUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey };
     const huge = JSON.stringify(request(hugeSchema()));

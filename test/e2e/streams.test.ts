@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { reply, scriptedAgent } from '../doubles/model-server';
 import { freePort } from '../../dev/dev-server';
-import { KEY_ID_SECRET, ServiceProcess, useStack } from '../support/stack';
+import { API_READY, KEY_ID_SECRET, ServiceProcess, useStack } from '../support/stack';
 import { allRunHistories, historyText } from '../support/history';
 import { getJson, post, readStream, resume, runAgent } from '../support/sse';
 import { until } from '../support/wait';
@@ -164,7 +164,7 @@ describe('operators', () => {
         AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
         TEMPORAL_ADDRESS: `127.0.0.1:${nobodyListens}`,
       }),
-      /api: listening/,
+      API_READY,
     );
     await lonely.start();
     try {

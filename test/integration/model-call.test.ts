@@ -82,7 +82,7 @@ describe('upstream failures, as Temporal will retry them', () => {
       const err = await failure(ask);
       assert.equal(err.nonRetryable, false);
       assert.equal(err.type, 'UpstreamError');
-      assert.equal(err.message, `the upstream model API answered ${status}: Simulated error ${status}`);
+      assert.equal(err.message, `the upstream model API (${model.url}/v1/chat/completions) answered ${status}: Simulated error ${status}`);
       assert.deepEqual(err.details, [{ status }]);
     });
   }
@@ -91,14 +91,17 @@ describe('upstream failures, as Temporal will retry them', () => {
     model.setHandler(() => reply.error(404, { error: { message: 'no such model' } }));
     const err = await failure(ask);
     assert.equal(err.nonRetryable, true);
-    assert.equal(err.message, 'the upstream model API answered 404: no such model');
+    assert.equal(err.message, `the upstream model API (${model.url}/v1/chat/completions) answered 404: no such model`);
   });
 
   test('a dropped connection is retryable and says it could not be reached', async () => {
     model.setHandler(() => reply.drop());
     const err = await failure(ask);
     assert.equal(err.nonRetryable, false);
-    assert.match(err.message, /^the upstream model API could not be reached or gave an unreadable answer: Connection error\./);
+    assert.equal(
+      err.message,
+      `the upstream model API (${model.url}/v1/chat/completions) could not be reached or gave an unreadable answer: Connection error.`,
+    );
     assert.deepEqual(err.details, [{ status: 502 }]);
   });
 

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { freePort, startDevServer, type DevServer } from '../../dev/dev-server';
+import { freePort, startDevServer, type DevServer, type DevServerOptions } from '../../dev/dev-server';
 import { locateTemporalCli } from '../../dev/temporal-cli';
 import { startHerokuPlatform, type HerokuPlatformDouble } from '../doubles/heroku-platform';
 import { startModelServer, type ModelServer } from '../doubles/model-server';
@@ -22,6 +22,9 @@ const ROOT = path.resolve(__dirname, '../..');
 export const OTHER_API_KEY = 'test-other-key-0123456789abcdef';
 /** AGENTS_KEY_ID_SECRET of every stack's API. */
 export const KEY_ID_SECRET = 'test-key-id-secret-0123456789abcdef';
+/** The log lines (JSON, common/log.ts) by which the worker and the API say they are ready. */
+export const WORKER_READY = /"msg":"polling task queue /;
+export const API_READY = /"msg":"listening on port /;
 
 /** A service process (worker or API) that a test can kill and start again. */
 export class ServiceProcess {
@@ -77,6 +80,8 @@ export interface StackOptions {
   apiEnv?: NodeJS.ProcessEnv;
   /** SQLite file for the Temporal server, so it can be restarted with its runs. */
   persistent?: boolean;
+  /** With `persistent`: SQLite's `synchronous` (the dev server's default, NORMAL, when unset). */
+  sqliteSynchronous?: DevServerOptions['sqliteSynchronous'];
   /** Temporal server dynamic config, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 40 }`. */
   dynamicConfig?: Record<string, unknown>;
 }
@@ -117,6 +122,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     searchAttributes: SEARCH_ATTRIBUTE_KEYS,
     logFile: path.join(dir, 'temporal.log'),
     dynamicConfig: opts.dynamicConfig,
+    sqliteSynchronous: opts.sqliteSynchronous,
   };
   const stack = {} as Stack;
   stack.payloadDir = path.join(dir, 'payloads');
@@ -141,7 +147,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NODE_EXTRA_CA_CERTS: stack.heroku.caFile,
     ...opts.workerEnv,
   });
-  const newWorker = (name: string) => new ServiceProcess(name, 'worker/main.ts', workerEnv, /worker: polling/);
+  const newWorker = (name: string) => new ServiceProcess(name, 'worker/main.ts', workerEnv, WORKER_READY);
   stack.worker = newWorker('worker');
   const extraWorkers: ServiceProcess[] = [];
   stack.addWorker = async (extraEnv) => {
@@ -160,7 +166,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
       ...opts.apiEnv,
     }),
-    /api: listening/,
+    API_READY,
   );
   await Promise.all([stack.worker.start(), stack.api.start()]);
 

@@ -67,7 +67,7 @@ describe('apiConfig', () => {
 describe('workerConfig', () => {
   test('defaults: local inference, no Heroku, the bubblewrap sandbox with per-call limits', () => {
     const config = workerConfig({ PATH: '/usr/bin:/bin' });
-    assert.deepEqual(config.inference, { url: 'http://127.0.0.1:11434', key: '' });
+    assert.deepEqual(config.inference, { url: 'http://127.0.0.1:11434', key: '', checkTimeoutMs: 3_000 });
     assert.equal(config.heroku, undefined);
     assert.deepEqual(config.sandbox, {
       mode: 'bubblewrap',
@@ -106,7 +106,7 @@ describe('workerConfig', () => {
   test('the Heroku token turns on one-off dynos; URLs lose a trailing slash', () => {
     const config = workerConfig({ HEROKU_API_KEY: 'tok', INFERENCE_URL: 'https://inference.example/', INFERENCE_KEY: 'k' });
     assert.deepEqual(config.heroku, { token: 'tok', apiUrl: 'https://api.heroku.com' });
-    assert.deepEqual(config.inference, { url: 'https://inference.example', key: 'k' });
+    assert.deepEqual(config.inference, { url: 'https://inference.example', key: 'k', checkTimeoutMs: 3_000 });
   });
 
   test('tools get a database URL look-up, not the environment', () => {
@@ -160,6 +160,7 @@ describe('workerConfig', () => {
     [{ POSTGRES_POOL_SIZE: '0' }, "POSTGRES_POOL_SIZE must be a positive integer, got '0'"],
     [{ WEB_MAX_HTML_DEPTH: '0' }, "WEB_MAX_HTML_DEPTH must be a positive integer, got '0'"],
     [{ CONVERTER_MAX_MEMORY_MB: '1g' }, "CONVERTER_MAX_MEMORY_MB must be a positive integer, got '1g'"],
+    [{ INFERENCE_CHECK_TIMEOUT_MS: '3s' }, "INFERENCE_CHECK_TIMEOUT_MS must be a positive integer, got '3s'"],
   ];
   refusesEach(workerConfig, refusals);
 });

@@ -14,6 +14,8 @@ import { freePort } from '../../dev/dev-server';
 
 export interface TestPostgres {
   port: number;
+  /** The postmaster's pid (its backends are its children). */
+  pid: number;
   /** Unix-socket directory (trust auth): for admin connections. */
   socketDir: string;
   /** postgres://user:password@127.0.0.1:port/database */
@@ -44,7 +46,8 @@ function runAs(): Pick<SpawnOptions, 'uid' | 'gid'> {
   return { uid: id('-u'), gid: id('-g') };
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+/** `settings`: server settings (`-c name=value`), e.g. `{ max_connections: 300 }`. */
+export async function startPostgres(settings: Record<string, string | number> = {}): Promise<TestPostgres> {
   const bin = binDir();
   const user = runAs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-pg-'));
@@ -62,7 +65,10 @@ export async function startPostgres(): Promise<TestPostgres> {
   const port = await freePort();
   const server: ChildProcess = spawn(
     path.join(bin, 'postgres'),
-    ['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off'],
+    [
+      ...['-D', dataDir, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off'],
+      ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     { ...user, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
@@ -90,6 +96,7 @@ export async function startPostgres(): Promise<TestPostgres> {
 
   return {
     port,
+    pid: server.pid!,
     socketDir: dir,
     url: (u, password, database) =>
       `postgres://${encodeURIComponent(u)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,

@@ -6,11 +6,15 @@
  * and the run still ends with every event exactly once, on the processes left.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, test } from 'node:test';
+import { Client } from '@temporalio/client';
+import { AGENT_MODEL, AGENT_TOTAL_TOKENS } from '../../contract/search-attributes';
 import { scriptedAgent } from '../doubles/model-server';
 import * as runs from '../support/runs';
 import { alive, contents, follow, holdFinalCall, ids, messageFrames, newTag, stepResult, steps } from '../support/runs';
-import { type ServiceProcess, useStack } from '../support/stack';
+import { freePort } from '../../dev/dev-server';
+import { ServiceProcess, useStack } from '../support/stack';
 import { post, type Requester } from '../support/sse';
 import { sleep, until, within } from '../support/wait';
 
@@ -101,6 +105,49 @@ describe('the Temporal server is killed (SIGKILL) and restarted on its PostgreSQ
       const next = follow(await post(api(i), steps(newTag(), 1)));
       await within(next.ended, `a run through API ${i + 1} after the restart`, 60_000);
       assert.deepEqual(ids(next.frames), ['0', '1', '2', 'done']);
+    }
+  });
+});
+
+describe('an API on a namespace that lacks the search attributes', () => {
+  test('registers them on its first run and waits until they are usable: the run starts and carries them', TEST_TIMEOUT, async () => {
+    const cluster = stack.temporal.cluster!;
+    const namespace = `fresh-${randomBytes(4).toString('hex')}`;
+    await cluster.cli(['operator', 'namespace', 'create', '--namespace', namespace]);
+    const serves = () =>
+      cluster.cli(['workflow', 'count', '--namespace', namespace]).then(
+        () => true,
+        () => false,
+      );
+    await until(serves, `namespace ${namespace} to serve`, 60_000);
+    const port = await freePort();
+    const env = () => ({
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      TEMPORAL_ADDRESS: stack.temporal.address,
+      TEMPORAL_NAMESPACE: namespace,
+      PORT: String(port),
+      AGENTS_API_KEYS: stack.apiKey,
+    });
+    const freshApi = new ServiceProcess('api on a fresh namespace', 'api/main.ts', env, /api: listening/);
+    await freshApi.start();
+    try {
+      // Nothing polls this namespace's task queue: the run starts and waits, which is all this test needs.
+      const res = await post(
+        { apiUrl: `http://127.0.0.1:${port}`, apiKey: stack.apiKey },
+        { model: 'fresh-model', messages: [{ role: 'user', content: 'hi' }] },
+      );
+      const refusal = res.headers.get('content-type')?.startsWith('application/json') ? await res.text() : '';
+      assert.equal(res.status, 200, `the first run was refused: ${refusal}`);
+      await res.body?.cancel();
+      const runId = res.headers.get('agent-run-id')!;
+      const handle = runs.workflowOf(new Client({ connection: stack.client.connection, namespace }), runId);
+      const { typedSearchAttributes } = await handle.describe();
+      assert.equal(typedSearchAttributes.get(AGENT_MODEL), 'fresh-model');
+      assert.equal(typedSearchAttributes.get(AGENT_TOTAL_TOKENS), 0);
+      await handle.terminate('test done');
+    } finally {
+      await freshApi.kill('SIGTERM');
     }
   });
 });

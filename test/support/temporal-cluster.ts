@@ -158,7 +158,12 @@ async function startOn(
   );
 
   const ports: Record<string, string> = {};
-  for (const name of PORT_VARIABLES) ports[name] = String(await freeLowPort());
+  for (const name of PORT_VARIABLES) {
+    let port: number;
+    do port = await freeLowPort();
+    while (Object.values(ports).includes(String(port)));
+    ports[name] = String(port);
+  }
   const address = `127.0.0.1:${ports.FRONTEND_GRPC_PORT}`;
   const dynamicConfig = server.hostPath(server.environment.DYNAMIC_CONFIG_FILE_PATH!);
   const serverEnv = {

@@ -12,7 +12,7 @@ import { ensureSearchAttributes, SearchAttributeError } from '../common/search-a
 export function searchAttributesGate(client: Client, namespace: string, warn: (msg: string) => void): () => Promise<boolean> {
   let answer: Promise<boolean> | undefined;
   return () => {
-    answer ??= ensureSearchAttributes(client.connection.operatorService, namespace).then(
+    answer ??= ensureSearchAttributes(client.connection, namespace).then(
       () => true,
       (err: unknown) => {
         if (err instanceof SearchAttributeError) {

@@ -5,7 +5,7 @@
  * dev server, whose CLI registers `--search-attribute`s only when it creates a
  * namespace, so a SQLite file from an older version may lack newer ones.
  */
-import type { Connection } from '@temporalio/client';
+import type { ConnectionLike } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTE_KEYS } from '../contract/search-attributes';
@@ -14,13 +14,37 @@ import { AppError } from './errors';
 /** An attribute is registered with another type, or the missing ones could not be added. */
 export class SearchAttributeError extends AppError {}
 
-/** Adds the attributes the namespace lacks. Rejects with the connection's own error when Temporal cannot be reached. */
+type Key = { name: string; type: SearchAttributeType };
+
+/**
+ * How long newly added attributes may take to become usable. A server maps
+ * them through its namespace cache, which it refreshes every few seconds; a
+ * run started before that fails with "no mapping defined for search attribute".
+ */
+const USABLE_WITHIN_MS = 30_000;
+const USABLE_POLL_MS = 200;
+
+/** A value of each type for a visibility query that names every attribute. */
+const SAMPLE_VALUE: Record<SearchAttributeType, string> = {
+  TEXT: "'x'",
+  KEYWORD: "'x'",
+  KEYWORD_LIST: "'x'",
+  INT: '0',
+  DOUBLE: '0',
+  BOOL: 'true',
+  DATETIME: "'2000-01-01T00:00:00Z'",
+};
+
+/**
+ * Adds the attributes the namespace lacks, and resolves once a run can use
+ * them. Rejects with the connection's own error when Temporal cannot be reached.
+ */
 export async function ensureSearchAttributes(
-  operator: Connection['operatorService'],
+  connection: Pick<ConnectionLike, 'operatorService' | 'workflowService'>,
   namespace: string,
-  keys: readonly { name: string; type: SearchAttributeType }[] = SEARCH_ATTRIBUTE_KEYS,
+  keys: readonly Key[] = SEARCH_ATTRIBUTE_KEYS,
 ): Promise<void> {
-  const existing = (await operator.listSearchAttributes({ namespace })).customAttributes ?? {};
+  const existing = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
   const missing: Record<string, number> = {};
   for (const key of keys) {
     const want = temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`];
@@ -34,7 +58,7 @@ export async function ensureSearchAttributes(
   }
   if (Object.keys(missing).length === 0) return;
   try {
-    await operator.addSearchAttributes({ namespace, searchAttributes: missing });
+    await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
   } catch (err) {
     throw new SearchAttributeError(
       `search attributes ${Object.keys(missing).join(', ')} could not be added to namespace ${namespace}: ${(err as Error).message}`,
@@ -42,5 +66,27 @@ export async function ensureSearchAttributes(
         cause: err,
       },
     );
+  }
+  await untilUsable(connection.workflowService, namespace, keys);
+}
+
+/** Resolves once a visibility query that names every attribute is accepted. */
+async function untilUsable(service: ConnectionLike['workflowService'], namespace: string, keys: readonly Key[]): Promise<void> {
+  const query = keys.map((key) => `${key.name} = ${SAMPLE_VALUE[key.type]}`).join(' AND ');
+  const deadline = Date.now() + USABLE_WITHIN_MS;
+  for (;;) {
+    try {
+      await service.countWorkflowExecutions({ namespace, query });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) {
+        throw new SearchAttributeError(
+          `search attributes ${keys.map((k) => k.name).join(', ')} were added to namespace ${namespace} ` +
+            `but are still not usable after ${USABLE_WITHIN_MS / 1000} s: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, USABLE_POLL_MS));
+    }
   }
 }

@@ -258,7 +258,7 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
         }
         lastErr = undefined;
         for (const namespace of namespaces) {
-          if (opts.searchAttributes?.length) await ensureSearchAttributes(connection.operatorService, namespace, opts.searchAttributes);
+          if (opts.searchAttributes?.length) await ensureSearchAttributes(connection, namespace, opts.searchAttributes);
         }
         if (exited) throw earlyExit();
         break;

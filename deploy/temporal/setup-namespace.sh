@@ -37,4 +37,13 @@ retry "cannot create namespace '$ns'" ensure_namespace
 for attribute in AgentModel:Keyword AgentApiKeyId:Keyword AgentTools:KeywordList AgentTotalTokens:Int; do
   retry "cannot register search attribute $attribute" ensure_attribute "${attribute%%:*}" "${attribute#*:}"
 done
+
+# Registered is not yet usable: the frontend maps the attributes through its
+# namespace cache, refreshed every few seconds, and a run started in between
+# fails with "no mapping defined for search attribute". Done means usable.
+attributes_usable() {
+  temporal workflow count --namespace "$ns" \
+    --query "AgentModel = 'x' AND AgentApiKeyId = 'x' AND AgentTools = 'x' AND AgentTotalTokens = 0" >/dev/null 2>&1
+}
+retry "the search attributes of namespace '$ns' are registered but not usable" attributes_usable
 echo "setup-namespace: namespace '$ns' is ready, with its search attributes"

@@ -15,7 +15,7 @@ import { keyIdOf } from '../../api/key-ids';
 import { freePort } from '../../dev/dev-server';
 import { reply, scriptedAgent, type ModelRequest } from '../doubles/model-server';
 import { getJson, post, readStream, resume, runAgent, type Requester } from '../support/sse';
-import { KEY_ID_SECRET, OTHER_API_KEY, ServiceProcess, useStack } from '../support/stack';
+import { API_READY, KEY_ID_SECRET, OTHER_API_KEY, ServiceProcess, useStack } from '../support/stack';
 import { until } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -325,7 +325,7 @@ describe('no leaks', () => {
         AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
         TEMPORAL_ADDRESS: `127.0.0.1:${port + 1}`,
       }),
-      /api: listening/,
+      API_READY,
     );
     await lonely.start();
     try {

@@ -13,8 +13,10 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
-import { useStack, type ServiceProcess } from '../support/stack';
-import { getJson, post, readStream, type Frame, type StreamResult } from '../support/sse';
+import * as runs from '../support/runs';
+import { alive, contents, dynoTool, follow, holdFinalCall, ids, isFinalCall, messageFrames, newTag, stepResult, steps } from '../support/runs';
+import { useStack } from '../support/stack';
+import { getJson, post } from '../support/sse';
 import { sleep, until, within } from '../support/wait';
 
 /** A web page whose first request never answers (the worker dies meanwhile) and whose later ones do. */
@@ -37,93 +39,19 @@ beforeEach(() => stack.model.setHandler(scriptedAgent));
 
 const TEST_TIMEOUT = { timeout: 120_000 };
 
-/** A stream read in the background: its frames as they arrive, and how it ended (cleanly, or cut with an error). */
-function follow(res: Response) {
-  const frames: Frame[] = [];
-  const ended: Promise<{ result?: StreamResult; error?: unknown }> = readStream(res, { onFrame: (f) => frames.push(f) }).then(
-    (result) => ({ result }),
-    (error) => ({ error }),
-  );
-  return { runId: res.headers.get('agent-run-id')!, frames, ended };
-}
-
-const messageFrames = (frames: Frame[]) => frames.filter((f) => f.event === 'message');
-const ids = (frames: Frame[]) => frames.map((f) => f.id ?? f.event);
-const contents = (frames: Frame[]) => messageFrames(frames).map((f) => JSON.parse(f.data).choices[0].message.content);
-
-/** A tag in the user message, so a test finds its own requests among the model double's. */
-const newTag = () => `crash-${randomBytes(6).toString('hex')}`;
-const modelRequestsOf = (tag: string) => stack.model.requests.filter((r) => String(r.body.messages[0]?.content).includes(tag));
-/** Dyno creates of one run: TOOL_CALL_ID is `<run id>:<position>`. */
-const dynoCreatesOf = (runId: string) => stack.heroku.creates.filter((c) => String(c.body?.env?.TOOL_CALL_ID).startsWith(`${runId}:`));
-
-const dynoTool = (cmd: string) => ({
-  type: 'heroku_tool',
-  name: 'dyno_run_command',
-  runtime_params: {
-    target_app_name: 'my-app',
-    ttl_seconds: 120,
-    max_calls: 5,
-    tool_params: { cmd, description: 'runs a step', parameters: { type: 'object', properties: { n: { type: 'integer' } } } },
-  },
-});
-const STEP = dynoTool('echo "step $TOOL_ARG_N"');
-
-/** A run of `calls` dyno steps asked for in one model message: 1 + calls + 1 events. */
-const steps = (tag: string, calls: number, tool = STEP) => ({
-  model: 'm',
-  messages: [{ role: 'user', content: [tag, ...Array.from({ length: calls }, (_, i) => `CALL dyno_run_command {"n":${i + 1}}`)].join('\n') }],
-  tools: [tool],
-});
-const stepResult = (n: number) => `Tool 'dyno_run_command' returned result: step ${n}`;
-
-const isFinalCall = (req: Parameters<ModelHandler>[0]) => req.body.messages.at(-1)?.role === 'tool';
-
-/** The scripted agent, but the model call after the tool results is held until `release()`: it is in flight for as long as a test needs. */
-function holdFinalCall() {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  const handler: ModelHandler = async (req) => {
-    if (isFinalCall(req)) await released;
-    return scriptedAgent(req);
-  };
-  return { handler, release };
-}
+const modelRequestsOf = (tag: string) => runs.modelRequestsOf(stack.model, tag);
+const dynoCreatesOf = (runId: string) => runs.dynoCreatesOf(stack.heroku, runId);
+const resumeStream = (runId: string, lastEventId: string) => runs.resumeStream(stack, runId, lastEventId);
+const workflowOf = (runId: string) => runs.workflowOf(stack.client, runId);
+const activityStarts = (runId: string) => runs.activityStarts(stack.client, runId);
+const pendingActivityWorkerPid = (runId: string) => runs.pendingActivityWorkerPid(stack.client, runId);
 
 /** The scripted agent, but the first attempt of the model call after the tool results never answers. */
 const finalCallHangsOnce: ModelHandler = (req) => (isFinalCall(req) && req.attempt === 1 ? reply.hang() : scriptedAgent(req));
 
-/** GET /v1/agents/runs/{id}/stream with Last-Event-ID: the response, as soon as its headers arrive. */
-const resumeStream = (runId: string, lastEventId: string) =>
-  fetch(`${stack.apiUrl}/v1/agents/runs/${runId}/stream`, {
-    headers: { Authorization: `Bearer ${stack.apiKey}`, 'Last-Event-ID': lastEventId },
-  });
-
 async function statusOf(runId: string) {
   return (await getJson(stack, `/v1/agents/runs/${runId}`)).body;
 }
-
-const workflowOf = (runId: string) => stack.client.workflow.getHandle(`agent-run-${runId.slice('chatcmpl-'.length)}`);
-
-/** The worker identity (the SDK's default, `<pid>@<host>`) of each started attempt of the run's activities. */
-async function activityStarts(runId: string): Promise<Array<{ attempt: number; pid: number }>> {
-  const history = await workflowOf(runId).fetchHistory();
-  return history
-    .events!.filter((e) => e.activityTaskStartedEventAttributes)
-    .map((e) => ({
-      attempt: e.activityTaskStartedEventAttributes!.attempt!,
-      pid: Number(e.activityTaskStartedEventAttributes!.identity!.split('@')[0]),
-    }));
-}
-
-/** The one activity the run is waiting for, with the pid of the worker running it. */
-async function pendingActivityWorkerPid(runId: string): Promise<number | undefined> {
-  const { raw } = await workflowOf(runId).describe();
-  const identity = raw.pendingActivities?.[0]?.lastWorkerIdentity;
-  return identity ? Number(identity.split('@')[0]) : undefined;
-}
-
-const alive = (p: ServiceProcess) => p.child !== undefined && p.child.exitCode === null && p.child.signalCode === null;
 
 describe('the worker is killed (SIGKILL)', () => {
   test('during a model call: a new worker calls the model again and the open stream gets every event once', TEST_TIMEOUT, async () => {
@@ -153,31 +81,13 @@ describe('the worker is killed (SIGKILL)', () => {
   });
 
   test('during dyno_run_command: the command is not run again and the model is told the outcome is unknown', TEST_TIMEOUT, async () => {
-    const tag = newTag();
-    const stream = follow(await post(stack, steps(tag, 1, dynoTool('sleep 30; echo slept'))));
-
-    await until(() => dynoCreatesOf(stream.runId).length === 1 && stack.heroku.running() === 1, 'the dyno to run');
-    await stack.worker.kill('SIGKILL');
-    await stack.worker.start();
-
-    // The heartbeat timeout (15 s) tells Temporal the worker is gone.
-    const { error } = await within(stream.ended, 'the stream to end', 60_000);
-    assert.equal(error, undefined);
-    assert.deepEqual(ids(stream.frames), ['0', '1', '2', 'done']);
-    const unknown =
-      "Tool 'dyno_run_command' returned result: Error: the outcome of this 'dyno_run_command' call is unknown " +
-      '(the worker running it stopped responding); it was not retried because it may have side effects.';
-    assert.deepEqual(contents(stream.frames), [null, unknown, `Done: ${unknown}`]);
-
-    assert.equal(dynoCreatesOf(stream.runId).length, 1, 'the side-effecting tool ran once');
-    assert.equal(modelRequestsOf(tag).length, 2);
-    assert.equal(modelRequestsOf(tag)[1]!.body.messages.at(-1).content, unknown);
-    // The dyno did not outlive its worker: it was attached, so the platform ended it when the worker's connection
-    // dropped (and its time_to_live bounds it anyway). That is Heroku's doing; the worker's part is asking for both.
-    const [create] = dynoCreatesOf(stream.runId);
-    assert.deepEqual([create!.body.attach, create!.body.time_to_live], [true, 120]);
-    assert.equal(stack.heroku.dynos().find((d) => d.env.TOOL_CALL_ID === create!.body.env.TOOL_CALL_ID)?.endedBy, 'hangup');
-    assert.equal((await statusOf(stream.runId)).status, 'completed');
+    await runs.sideEffectNotRepeatedAfterWorkerKill(stack, {
+      via: stack,
+      killWorker: async () => {
+        await stack.worker.kill('SIGKILL');
+        await stack.worker.start();
+      },
+    });
   });
 
   test('during a read-only tool (html_to_markdown): a new worker runs it again and the model gets its result', TEST_TIMEOUT, async () => {
@@ -248,33 +158,7 @@ describe('the worker is killed (SIGKILL)', () => {
 
 describe('the API is killed (SIGKILL) while streaming', () => {
   test('the client resumes with Last-Event-ID against the restarted API: every event once, the run undisturbed', TEST_TIMEOUT, async () => {
-    const tag = newTag();
-    const finalCall = holdFinalCall();
-    stack.model.setHandler(finalCall.handler);
-    const first = follow(await post(stack, steps(tag, 3)));
-
-    await until(() => messageFrames(first.frames).length === 4 && modelRequestsOf(tag).length === 2, 'four events and the last model call');
-    await stack.api.kill('SIGKILL');
-    const cut = await first.ended;
-    assert.ok(cut.error, 'the stream was cut');
-    assert.deepEqual(ids(first.frames), ['0', '1', '2', '3']);
-    await stack.api.start();
-
-    // Resumed while the run is still going: the rest arrives live.
-    const rest = follow(await resumeStream(first.runId, '3'));
-    finalCall.release();
-    const { error } = await within(rest.ended, 'the resumed stream to end', 60_000);
-    assert.equal(error, undefined);
-    assert.deepEqual(ids(rest.frames), ['4', 'done']);
-    assert.deepEqual(
-      [...contents(first.frames), ...contents(rest.frames)],
-      [null, stepResult(1), stepResult(2), stepResult(3), `Done: ${[1, 2, 3].map(stepResult).join('\n')}`],
-    );
-    assert.equal(modelRequestsOf(tag).length, 2);
-    assert.equal(dynoCreatesOf(first.runId).length, 3);
-    const status = await statusOf(first.runId);
-    assert.equal(status.status, 'completed');
-    assert.equal(status.events, 5);
+    await runs.streamSurvivesApiKill(stack, { via: stack, killed: stack.api, resumeVia: stack, whileDown: () => stack.api.start() });
   });
 });
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
 import { reply, scriptedAgent, type ModelHandler } from '../doubles/model-server';
-import { useStack } from '../support/stack';
+import { OTHER_API_KEY, useStack } from '../support/stack';
 import { getJson, post, readStream, runAgent } from '../support/sse';
 import { until, within } from '../support/wait';
 
@@ -238,7 +238,7 @@ describe('Idempotency-Key', () => {
 
   test('a key is scoped to the API key that sent it: another caller with the same key gets a run of its own', async () => {
     const key = `key-shared-${Date.now()}`;
-    const other = { ...stack, apiKey: 'other-key' };
+    const other = { ...stack, apiKey: OTHER_API_KEY };
     const mine = await runAgent(stack, ask('scoped once'), { 'Idempotency-Key': key });
     const theirs = await runAgent(other, ask('scoped once'), { 'Idempotency-Key': key });
     // A different body under the same key is no conflict across callers either.

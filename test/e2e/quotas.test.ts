@@ -13,7 +13,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { freePort } from '../../dev/dev-server';
 import { reply, scriptedAgent, type ModelRequest } from '../doubles/model-server';
 import { getJson, post, readStream, resume, runAgent, type Requester } from '../support/sse';
-import { KEY_ID_SECRET, OTHER_API_KEY, ServiceProcess, useStack } from '../support/stack';
+import { API_READY, KEY_ID_SECRET, OTHER_API_KEY, ServiceProcess, useStack } from '../support/stack';
 import { until, within } from '../support/wait';
 
 const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -68,7 +68,7 @@ describe('two API processes on one Temporal', () => {
         AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
         ...apiEnv,
       }),
-      /api: listening/,
+      API_READY,
     );
     await second.process.start();
     // Each process counts the other once Temporal lists both as pollers of the API queue.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`'s pretest: the system packages the tests use for real (PostgreSQL,
 # bubblewrap and python3-seccomp, the language runtimes of code_exec_*), then
-# the Temporal CLI.
+# the Temporal CLI. With the argument `cluster` (`npm run test:cluster`), also
+# the Temporal server that docker-compose.yml runs (dev/temporal-server.ts).
 # Installs what is missing when run as root (CI, a fresh machine); otherwise
 # says what to install. Fast when everything is present.
 set -euo pipefail
@@ -16,7 +17,7 @@ command -v setpriv >/dev/null || missing+=(util-linux)
 # The sandbox sees only system runtimes (under /usr), not pyenv/nvm ones in a home folder.
 [ -x /usr/bin/ruby ] || missing+=(ruby)
 [ -x /usr/bin/python3 ] || missing+=(python3)
-# Debian 12's Go is 1.19: dev/temporal-cli.ts bootstraps the newer toolchain the CLI build needs.
+# Debian 12's Go is 1.19: dev/go-toolchain.ts bootstraps the newer toolchain the builds need.
 [ -x /usr/bin/go ] || [ -x /usr/local/go/bin/go ] || missing+=(golang-go)
 
 if ((${#missing[@]})); then
@@ -33,3 +34,7 @@ fi
 
 # Found, cached, or built with `go install` (several minutes the first time).
 echo "Temporal CLI: $(npx tsx dev/temporal-cli.ts)"
+if [ "${1:-}" = cluster ]; then
+  # Cached, or built with `go install` (about 6 minutes on 2 cores the first time).
+  echo "Temporal server: $(npx tsx dev/temporal-server.ts)"
+fi

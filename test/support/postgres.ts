@@ -14,6 +14,8 @@ import { freePort } from '../../dev/dev-server';
 
 export interface TestPostgres {
   port: number;
+  /** The postmaster's pid (its backends are its children). */
+  pid: number;
   /** Unix-socket directory (trust auth): for admin connections. */
   socketDir: string;
   /** postgres://user:password@127.0.0.1:port/database */
@@ -44,8 +46,8 @@ function runAs(): Pick<SpawnOptions, 'uid' | 'gid'> {
   return { uid: id('-u'), gid: id('-g') };
 }
 
-/** `settings` are extra server settings, e.g. `{ max_prepared_transactions: '5' }`. */
-export async function startPostgres(settings: Record<string, string> = {}): Promise<TestPostgres> {
+/** `settings`: server settings (`-c name=value`), e.g. `{ max_connections: 300 }`. */
+export async function startPostgres(settings: Record<string, string | number> = {}): Promise<TestPostgres> {
   const bin = binDir();
   const user = runAs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-pg-'));
@@ -94,6 +96,7 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
 
   return {
     port,
+    pid: server.pid!,
     socketDir: dir,
     url: (u, password, database) =>
       `postgres://${encodeURIComponent(u)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,

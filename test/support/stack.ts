@@ -1,20 +1,23 @@
 /**
  * The whole service for a test file, built from real parts: a Temporal dev
- * server, the worker and the API as separate OS processes (so tests can kill
- * them), and the test doubles of the model API and the Heroku Platform API.
+ * server (or, with `cluster`, a production server on PostgreSQL configured
+ * like docker-compose.yml), the workers and the APIs as separate OS processes
+ * (so tests can kill them), and the test doubles of the model API and the
+ * Heroku Platform API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
 import { freePort, startDevServer, type DevServer, type DevServerOptions } from '../../dev/dev-server';
 import { locateTemporalCli } from '../../dev/temporal-cli';
 import { startHerokuPlatform, type HerokuPlatformDouble } from '../doubles/heroku-platform';
 import { startModelServer, type ModelServer } from '../doubles/model-server';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../contract/search-attributes';
+import { startTemporalCluster, type TemporalCluster } from './temporal-cluster';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -80,32 +83,90 @@ export interface StackOptions {
   apiEnv?: NodeJS.ProcessEnv;
   /** SQLite file for the Temporal server, so it can be restarted with its runs. */
   persistent?: boolean;
-  /** With `persistent`: SQLite's `synchronous` (the dev server's default, NORMAL, when unset). */
-  sqliteSynchronous?: DevServerOptions['sqliteSynchronous'];
   /** Temporal server dynamic config, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 40 }`. */
   dynamicConfig?: Record<string, unknown>;
+  /** With `persistent`: SQLite's `synchronous` (the dev server's default, NORMAL, when unset). */
+  sqliteSynchronous?: DevServerOptions['sqliteSynchronous'];
+  /** Run on the production Temporal server on PostgreSQL that docker-compose.yml describes (test/support/temporal-cluster.ts). */
+  cluster?: boolean;
+  /** How many worker and API processes to start (1 each). */
+  workers?: number;
+  apis?: number;
+}
+
+/** The Temporal service under the stack: a dev server or the cluster. */
+export interface TemporalService {
+  address: string;
+  /** Set when the stack runs on the cluster. */
+  cluster?: TemporalCluster;
+  /** The server's log file (across restarts). */
+  logFile: string;
+  /** SIGKILLs the server and starts it again with its data; `whileDown` runs in between. */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export interface Stack {
+  /** The first API's URL (`apiUrls[0]`). */
   apiUrl: string;
+  apiUrls: string[];
   apiKey: string;
   model: ModelServer;
   heroku: HerokuPlatformDouble;
-  temporal: DevServer;
+  temporal: TemporalService;
   client: Client;
+  /** The first worker and API (`workers[0]`, `apis[0]`). */
   worker: ServiceProcess;
   api: ServiceProcess;
+  workers: ServiceProcess[];
+  apis: ServiceProcess[];
   /** Starts another worker process on the same task queue (stopped with the stack). */
   addWorker(extraEnv?: NodeJS.ProcessEnv): Promise<ServiceProcess>;
   /** Every secret the stack uses, for leak checks. */
   secrets: string[];
   /** PAYLOAD_STORE_DIR of the API and the workers: payloads kept out of history. */
   payloadDir: string;
-  /** The Temporal dev server's log file (across restarts). */
+  /** The Temporal server's log file (across restarts). */
   temporalLog: string;
-  /** SIGKILLs the Temporal server and starts it again on the same port and SQLite file; `whileDown` runs in between. */
+  /** SIGKILLs the Temporal server and starts it again on the same port and data (a SQLite file needs `persistent`); `whileDown` runs in between. */
   restartTemporal(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A dev server (SQLite file with `persistent`) as the stack's Temporal service. */
+async function devServerService(dir: string, opts: StackOptions): Promise<TemporalService> {
+  const serverOptions = {
+    cliPath: await locateTemporalCli(),
+    port: await freePort(),
+    dbFile: opts.persistent ? path.join(dir, 'temporal.db') : undefined,
+    searchAttributes: SEARCH_ATTRIBUTE_KEYS,
+    logFile: path.join(dir, 'temporal.log'),
+    dynamicConfig: opts.dynamicConfig,
+    sqliteSynchronous: opts.sqliteSynchronous,
+  };
+  let server: DevServer = await startDevServer(serverOptions);
+  return {
+    address: server.address,
+    logFile: serverOptions.logFile,
+    async restart(whileDown) {
+      await server.stop('SIGKILL');
+      await whileDown?.();
+      server = await startDevServer(serverOptions);
+    },
+    stop: () => server.stop(),
+  };
+}
+
+async function clusterService(dir: string, opts: StackOptions): Promise<TemporalService> {
+  if (opts.dynamicConfig) throw new Error('the cluster takes its dynamic config from deploy/temporal/dynamicconfig.yaml, not from the stack options');
+  const cluster = await startTemporalCluster(dir);
+  return {
+    address: cluster.address,
+    cluster,
+    logFile: cluster.logFile,
+    restart: (whileDown) => cluster.restart(whileDown),
+    stop: () => cluster.stop(),
+  };
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -113,24 +174,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const apiKey = `test-api-key-${randomBytes(12).toString('hex')}`;
   const modelKey = `test-model-key-${Math.random().toString(36).slice(2)}`;
   const herokuToken = `test-heroku-token-${Math.random().toString(36).slice(2)}`;
-  const cliPath = await locateTemporalCli();
-  const temporalPort = await freePort();
-  const serverOptions = {
-    cliPath,
-    port: temporalPort,
-    dbFile: opts.persistent ? path.join(dir, 'temporal.db') : undefined,
-    searchAttributes: SEARCH_ATTRIBUTE_KEYS,
-    logFile: path.join(dir, 'temporal.log'),
-    dynamicConfig: opts.dynamicConfig,
-    sqliteSynchronous: opts.sqliteSynchronous,
-  };
   const stack = {} as Stack;
   stack.payloadDir = path.join(dir, 'payloads');
-  stack.temporalLog = serverOptions.logFile;
-  stack.temporal = await startDevServer(serverOptions);
+  stack.temporal = await (opts.cluster ? clusterService : devServerService)(dir, opts);
+  stack.temporalLog = stack.temporal.logFile;
   stack.model = await startModelServer({ key: modelKey });
   stack.heroku = await startHerokuPlatform({ token: herokuToken });
-  const apiPort = await freePort();
 
   const baseEnv = (): NodeJS.ProcessEnv => ({
     PATH: process.env.PATH,
@@ -147,41 +196,50 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NODE_EXTRA_CA_CERTS: stack.heroku.caFile,
     ...opts.workerEnv,
   });
-  const newWorker = (name: string) => new ServiceProcess(name, 'worker/main.ts', workerEnv, WORKER_READY);
-  stack.worker = newWorker('worker');
-  const extraWorkers: ServiceProcess[] = [];
+  const newWorker = () => {
+    const worker = new ServiceProcess(`worker ${stack.workers.length + 1}`, 'worker/main.ts', workerEnv, WORKER_READY);
+    stack.workers.push(worker);
+    return worker;
+  };
+  stack.workers = [];
+  stack.apis = [];
+  stack.apiUrls = [];
+  for (let i = 0; i < (opts.workers ?? 1); i++) newWorker();
+  for (let i = 0; i < (opts.apis ?? 1); i++) {
+    const apiPort = await freePort();
+    stack.apiUrls.push(`http://127.0.0.1:${apiPort}`);
+    stack.apis.push(
+      new ServiceProcess(
+        `api ${i + 1}`,
+        'api/main.ts',
+        () => ({
+          ...baseEnv(),
+          PORT: String(apiPort),
+          AGENTS_API_KEYS: `${OTHER_API_KEY},${apiKey}`,
+          AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
+          ...opts.apiEnv,
+        }),
+        API_READY,
+      ),
+    );
+  }
+  await Promise.all([...stack.workers, ...stack.apis].map((p) => p.start()));
   stack.addWorker = async (extraEnv) => {
-    const worker = newWorker(`worker ${extraWorkers.length + 2}`);
-    extraWorkers.push(worker);
+    const worker = newWorker();
     await worker.start(extraEnv);
     return worker;
   };
-  stack.api = new ServiceProcess(
-    'api',
-    'api/main.ts',
-    () => ({
-      ...baseEnv(),
-      PORT: String(apiPort),
-      AGENTS_API_KEYS: `${OTHER_API_KEY},${apiKey}`,
-      AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
-      ...opts.apiEnv,
-    }),
-    API_READY,
-  );
-  await Promise.all([stack.worker.start(), stack.api.start()]);
 
   const connection = await Connection.connect({ address: stack.temporal.address });
   stack.client = new Client({ connection });
-  stack.apiUrl = `http://127.0.0.1:${apiPort}`;
+  stack.worker = stack.workers[0]!;
+  stack.api = stack.apis[0]!;
+  stack.apiUrl = stack.apiUrls[0]!;
   stack.apiKey = apiKey;
   stack.secrets = [apiKey, modelKey, herokuToken];
-  stack.restartTemporal = async (whileDown) => {
-    await stack.temporal.stop('SIGKILL');
-    await whileDown?.();
-    stack.temporal = await startDevServer(serverOptions);
-  };
+  stack.restartTemporal = (whileDown) => stack.temporal.restart(whileDown);
   stack.stop = async () => {
-    await Promise.all([stack.api.kill('SIGTERM'), ...[stack.worker, ...extraWorkers].map((w) => w.kill('SIGKILL'))]);
+    await Promise.all([...stack.apis.map((a) => a.kill('SIGTERM')), ...stack.workers.map((w) => w.kill('SIGKILL'))]);
     await connection.close();
     await Promise.all([stack.model.close(), stack.heroku.close(), stack.temporal.stop()]);
     fs.rmSync(dir, { recursive: true, force: true });

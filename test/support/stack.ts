@@ -88,6 +88,8 @@ export interface Stack {
   addWorker(extraEnv?: NodeJS.ProcessEnv): Promise<ServiceProcess>;
   /** Every secret the stack uses, for leak checks. */
   secrets: string[];
+  /** PAYLOAD_STORE_DIR of the API and the workers: payloads kept out of history. */
+  payloadDir: string;
   /** SIGKILLs the Temporal server and starts it again on the same port and SQLite file; `whileDown` runs in between. */
   restartTemporal(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
@@ -109,6 +111,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     dynamicConfig: opts.dynamicConfig,
   };
   const stack = {} as Stack;
+  stack.payloadDir = path.join(dir, 'payloads');
   stack.temporal = await startDevServer(serverOptions);
   stack.model = await startModelServer({ key: modelKey });
   stack.heroku = await startHerokuPlatform({ token: herokuToken });
@@ -118,7 +121,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     TEMPORAL_ADDRESS: stack.temporal.address,
-    PAYLOAD_STORE_DIR: path.join(dir, 'payloads'),
+    PAYLOAD_STORE_DIR: stack.payloadDir,
   });
   const workerEnv = (): NodeJS.ProcessEnv => ({
     ...baseEnv(),

@@ -14,12 +14,12 @@ import { AppError } from './errors';
 /** An attribute is registered with another type, or the missing ones could not be added. */
 export class SearchAttributeError extends AppError {}
 
-/** Adds the attributes the namespace lacks. Rejects with the connection's own error when Temporal cannot be reached. */
+/** Adds the attributes the namespace lacks; resolves to their names. Rejects with the connection's own error when Temporal cannot be reached. */
 export async function ensureSearchAttributes(
   operator: Connection['operatorService'],
   namespace: string,
   keys: readonly { name: string; type: SearchAttributeType }[] = SEARCH_ATTRIBUTE_KEYS,
-): Promise<void> {
+): Promise<string[]> {
   const existing = (await operator.listSearchAttributes({ namespace })).customAttributes ?? {};
   const missing: Record<string, number> = {};
   for (const key of keys) {
@@ -32,9 +32,10 @@ export async function ensureSearchAttributes(
       );
     }
   }
-  if (Object.keys(missing).length === 0) return;
+  if (Object.keys(missing).length === 0) return [];
   try {
     await operator.addSearchAttributes({ namespace, searchAttributes: missing });
+    return Object.keys(missing);
   } catch (err) {
     throw new SearchAttributeError(
       `search attributes ${Object.keys(missing).join(', ')} could not be added to namespace ${namespace}: ${(err as Error).message}`,

@@ -58,7 +58,7 @@ export function createApp(deps: AppDeps) {
     // Any content type is read as JSON: Heroku's clients are not all careful with headers.
     express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
     route(async (req, res) => {
-      const runId = await startRun(
+      const { runId, firstPoll } = await startRun(
         client,
         config,
         mcpCatalog,
@@ -66,11 +66,12 @@ export function createApp(deps: AppDeps) {
         {
           apiKeyId: res.locals.apiKeyId as string,
           idempotencyKey: req.get('Idempotency-Key'),
+          feed: feeds.feedId,
         },
         await deps.searchAttributes().catch(() => false),
       );
       log.info('run started', { runId });
-      streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs, streams);
+      streamRun(req, res, feeds.get(runId, firstPoll), runId, -1, keepAliveMs, streams);
     }),
   );
 

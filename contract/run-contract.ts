@@ -98,6 +98,24 @@ export interface EventBatch {
   earlier?: string;
   /** Set when this execution is handing over to a new one: poll again. */
   continuing?: boolean;
+  /** Set when a newer poll of the same feed, or too many waiting polls, released this one before it had events. */
+  superseded?: boolean;
+}
+
+/**
+ * The stream polls one execution keeps waiting at most: a newer poll releases
+ * the oldest beyond this, so a run never reaches Temporal's limit of 10
+ * Updates in flight (one slot is left for a poll on its way in).
+ */
+export const MAX_WAITING_POLLS = 8;
+
+export interface WaitForEventsArgs {
+  /** The last offset the caller has; -1 for none. */
+  after: number;
+  /** How long a run started before timer-less polls waits before answering with no events. */
+  timeoutMs: number;
+  /** The caller's feed (one per API process): its newer poll releases its older one still waiting. */
+  feed?: string;
 }
 
 export interface RunSummary {
@@ -112,8 +130,8 @@ export interface RunSummary {
   error: ErrorBody['error'] | null;
 }
 
-/** Long-poll: resolves as soon as there are events after `after` or the run ended, or after `timeoutMs`. */
-export const waitForEventsUpdate = defineUpdate<EventBatch, [{ after: number; timeoutMs: number }]>('waitForEvents');
+/** Long-poll: resolves as soon as there are events after `after` or the run ended (or, for older runs, after `timeoutMs`). */
+export const waitForEventsUpdate = defineUpdate<EventBatch, [WaitForEventsArgs]>('waitForEvents');
 /** Snapshot of the log after an offset (no history cost; used for finished runs). */
 export const eventsQuery = defineQuery<EventBatch, [{ after: number; limit?: number }]>('events');
 export const summaryQuery = defineQuery<RunSummary>('summary');

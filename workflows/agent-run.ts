@@ -17,6 +17,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -48,6 +49,7 @@ import {
   type ToolCall,
 } from '../contract/wire';
 import { EventLog } from './event-log';
+import { WaitingPolls } from './stream-polls';
 
 const MODEL_CALL_OPTIONS = {
   startToCloseTimeout: '5 minutes',
@@ -57,7 +59,25 @@ const MODEL_CALL_OPTIONS = {
 
 const { callModel, runTool } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
 
+/**
+ * What changed since runs started without the patch 'lean-steps', decided
+ * once when an execution starts: an execution replayed from an older history
+ * keeps the older behaviour to its end (or its continue-as-new). One patch
+ * for all of them: each patch costs a marker and a search-attribute upsert
+ * (TemporalChangeVersion) in every execution.
+ */
+function changesInThisExecution() {
+  const lean = patched('lean-steps');
+  return {
+    /** Stream polls wait without a durable timer; a newer poll of the same feed releases the older. */
+    timerlessPolls: lean,
+    /** AgentTotalTokens is upserted when an execution ends or continues-as-new, not after every model call. */
+    tokensAtEnd: lean,
+  };
+}
+
 export const agentRun: AgentRunWorkflow = async function agentRun(input) {
+  const changes = changesInThisExecution();
   const info = workflowInfo();
   const state: CarriedState = input.carried ?? {
     baseOffset: 0,
@@ -69,19 +89,30 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     created: Math.floor(info.startTime.getTime() / 1000),
   };
   const log = new EventLog(state.baseOffset, info.continuedFromExecutionRunId);
+  const polls = new WaitingPolls();
   let continuing = false;
 
   setHandler(
     waitForEventsUpdate,
-    async ({ after, timeoutMs }) => {
+    async ({ after, timeoutMs, feed }) => {
+      const ready = () => log.hasAfter(after) || log.terminal !== undefined || continuing;
+      let superseded = false;
       // Not cancellable: a cancelled run must still hand its final batch to waiting subscribers.
-      await CancellationScope.nonCancellable(() => condition(() => log.hasAfter(after) || log.terminal !== undefined || continuing, timeoutMs));
-      return { ...log.batchAfter(after), ...(continuing && !log.hasAfter(after) ? { continuing } : {}) };
+      if (changes.timerlessPolls) {
+        const poll = polls.open(feed);
+        await CancellationScope.nonCancellable(() => condition(() => ready() || poll.released));
+        polls.close(poll);
+        superseded = !ready();
+      } else {
+        await CancellationScope.nonCancellable(() => condition(ready, timeoutMs));
+      }
+      return { ...log.batchAfter(after), ...(continuing && !log.hasAfter(after) ? { continuing } : {}), ...(superseded ? { superseded } : {}) };
     },
     {
-      validator: ({ after, timeoutMs }) => {
+      validator: ({ after, timeoutMs, feed }) => {
         if (!Number.isInteger(after) || after < -1) throw new Error('after must be an integer >= -1');
         if (!(timeoutMs > 0 && timeoutMs <= 60_000)) throw new Error('timeoutMs must be in (0, 60000]');
+        if (feed !== undefined && (typeof feed !== 'string' || feed.length > 100)) throw new Error('feed must be a string of at most 100 characters');
       },
     },
   );
@@ -125,6 +156,10 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     }
   };
 
+  const upsertTotalTokens = () => {
+    if (input.searchAttributes) upsertSearchAttributes([{ key: AGENT_TOTAL_TOKENS, value: state.usage.total_tokens }]);
+  };
+
   let cancelled: { error: unknown } | undefined;
   try {
     for (;;) {
@@ -142,6 +177,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       if (workflowInfo().continueAsNewSuggested) {
         continuing = true;
         await condition(allHandlersFinished);
+        if (changes.tokensAtEnd) upsertTotalTokens();
         await continueAsNew<typeof agentRun>({ ...input, messages: [], carried: { ...state, baseOffset: log.length } });
       }
       state.modelCalls++;
@@ -149,7 +185,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         { model: input.model, messages: state.conversation, tools: functions, params: input.inference },
       ]);
       addUsage(state, reply.usage);
-      if (input.searchAttributes) upsertSearchAttributes([{ key: AGENT_TOTAL_TOKENS, value: state.usage.total_tokens }]);
+      if (!changes.tokensAtEnd) upsertTotalTokens();
       log.push({
         id: input.runId,
         object: 'chat.completion',
@@ -197,6 +233,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
 
   // Let every waiting subscriber collect the terminal batch before the run closes.
   await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+  if (changes.tokensAtEnd) upsertTotalTokens();
   // Ended as Temporal records it, so the UI and visibility queries tell failed and cancelled runs apart.
   if (cancelled) throw cancelled.error;
   const terminal = log.terminal; // every way out of the loop above sets it

@@ -15,6 +15,7 @@ import {
   AGENT_RUN_WORKFLOW,
   eventsQuery,
   summaryQuery,
+  waitForEventsUpdate,
   UPSTREAM_ERROR,
   type AgentActivities,
   type AgentRunInput,
@@ -23,8 +24,10 @@ import {
   type ModelCallResult,
   type ResolvedTool,
   type ToolCallInput,
+  type ToolCallResult,
 } from '../../contract/run-contract';
 import { startDevServer, type DevServer } from '../../dev/dev-server';
+import { sleep, within } from '../support/wait';
 import { locateTemporalCli } from '../../dev/temporal-cli';
 
 const TASK_QUEUE = 'workflow-test';
@@ -32,38 +35,39 @@ const TASK_QUEUE = 'workflow-test';
 /** What the stub activities do in the current test, and what they were asked. */
 let model: (input: ModelCallInput) => ModelCallResult;
 let toolCalls: ToolCallInput[] = [];
+const ranWith = (input: ToolCallInput): Promise<ToolCallResult> => Promise.resolve({ payload: `ran ${input.tool.name} with ${input.arguments}` });
+let runStubTool = ranWith;
 
 const activities: AgentActivities = {
   callModel: (input) => Promise.resolve(model(input)),
   runTool: (input) => {
     toolCalls.push(input);
-    return Promise.resolve({ payload: `ran ${input.tool.name} with ${input.arguments}` });
+    return runStubTool(input);
   },
 };
 
 let server: DevServer;
 let connection: Connection;
 let client: Client;
-let worker: Worker;
+let workers: Worker[] = [];
 let running: Promise<void>;
 
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   server = await startDevServer({ cliPath: await locateTemporalCli() });
   const workerConnection = await NativeConnection.connect({ address: server.address });
-  worker = await Worker.create({
-    connection: workerConnection,
-    taskQueue: TASK_QUEUE,
-    workflowsPath: require.resolve('../../workflows'),
-    activities,
-  });
-  running = worker.run().finally(() => workerConnection.close());
+  workers = [
+    await Worker.create({ connection: workerConnection, taskQueue: TASK_QUEUE, workflowsPath: require.resolve('../../workflows'), activities }),
+  ];
+  running = Promise.all(workers.map((w) => w.run()))
+    .then(() => undefined)
+    .finally(() => workerConnection.close());
   connection = await Connection.connect({ address: server.address });
   client = new Client({ connection });
 });
 
 after(async () => {
-  worker?.shutdown();
+  for (const worker of workers) worker.shutdown();
   await running;
   await connection?.close();
   await server?.stop();
@@ -71,6 +75,7 @@ after(async () => {
 
 beforeEach(() => {
   toolCalls = [];
+  runStubTool = ranWith;
 });
 
 const tool = (name: string, maxCalls = 3): ResolvedTool => ({
@@ -83,20 +88,22 @@ const tool = (name: string, maxCalls = 3): ResolvedTool => ({
 
 const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
 /** An answer that calls `name` (once per entry), or finishes with `content`. */
-const calls = (...names: string[]): ModelCallResult => ({
+const calls = (...names: string[]): ModelCallResult => callsWith(names.map((name) => [name, '{}']));
+/** An answer with one tool call per [name, arguments] entry. */
+const callsWith = (entries: [string, string][]): ModelCallResult => ({
   message: {
     role: 'assistant',
     content: null,
     refusal: null,
-    tool_calls: names.map((name, i) => ({ id: `call_${i}`, type: 'function' as const, function: { name, arguments: '{}' } })),
+    tool_calls: entries.map(([name, args], i) => ({ id: `call_${i}`, type: 'function' as const, function: { name, arguments: args } })),
   },
   finish_reason: 'tool_calls',
   usage,
 });
 const finish = (content: string): ModelCallResult => ({ message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', usage });
 
-/** Starts a run and waits for it to end; returns its events and how it ended. */
-async function run(tools: ResolvedTool[], maxModelCalls = 25) {
+/** Starts a run. */
+function start(tools: ResolvedTool[], maxModelCalls = 25) {
   const runId = newRunId();
   const input: AgentRunInput = {
     runId,
@@ -107,11 +114,16 @@ async function run(tools: ResolvedTool[], maxModelCalls = 25) {
     maxModelCalls,
     searchAttributes: false,
   };
-  const handle = await client.workflow.start<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
+  return client.workflow.start<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
     taskQueue: TASK_QUEUE,
     workflowId: workflowIdFor(runId),
     args: [input],
   });
+}
+
+/** Starts a run and waits for it to end; returns its events and how it ended. */
+async function run(tools: ResolvedTool[], maxModelCalls = 25) {
+  const handle = await start(tools, maxModelCalls);
   const outcome = await handle.result().then(
     (terminal) => ({ terminal, failure: undefined }),
     (err: unknown) => ({ terminal: undefined, failure: err }),
@@ -189,5 +201,59 @@ describe('the agent loop with stub activities', () => {
       status: 'failed',
       error: { code: 500, type: 'server_error', message: 'the run failed: the model call broke' },
     });
+  });
+});
+
+describe('stream polls', () => {
+  test('wait without a timer: no timer is in the history of a run followed from start to end', async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    runStubTool = async (input) => {
+      await released;
+      return ranWith(input);
+    };
+    let turn = 0;
+    model = () => (++turn === 1 ? calls('lookup') : finish('done'));
+    const handle = await start([tool('lookup')]);
+    const seen: number[] = [];
+    const follow = (async () => {
+      for (let after = -1; ;) {
+        const batch = await handle.executeUpdate(waitForEventsUpdate, { args: [{ after, timeoutMs: 1_000, feed: 'test-feed' }] });
+        after += batch.events.length;
+        seen.push(batch.events.length);
+        if (batch.terminal) return;
+      }
+    })();
+    await sleep(3_000); // three times the old poll timeout, waiting on the tool
+    release();
+    await follow;
+    const events = (await handle.fetchHistory()).events ?? [];
+    assert.ok(
+      seen.every((n) => n > 0),
+      `every poll answered with events: ${seen.join(', ')}`,
+    );
+    assert.equal(events.filter((e) => e.timerStartedEventAttributes).length, 0);
+  });
+
+  test('a newer poll of the same feed releases the older one, which answers superseded with no events', async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    runStubTool = async (input) => {
+      await released;
+      return ranWith(input);
+    };
+    let turn = 0;
+    model = () => (++turn === 1 ? calls('lookup') : finish('done'));
+    const handle = await start([tool('lookup')]);
+    const poll = (feed: string) => handle.executeUpdate(waitForEventsUpdate, { args: [{ after: 0, timeoutMs: 1_000, feed }] });
+    const older = poll('api-a');
+    await sleep(500);
+    const other = poll('api-b');
+    const newer = poll('api-a');
+    assert.deepEqual(await within(older, 'the older poll to be released', 10_000), { from: 1, events: [], superseded: true });
+    release();
+    assert.equal((await newer).events[0]?.object, 'tool.completion');
+    assert.equal((await other).events[0]?.object, 'tool.completion');
+    await handle.result();
   });
 });

@@ -1,13 +1,16 @@
 /**
  * The pieces that keep an agent step cheap, without a server: the Temporal
  * server settings (the embedded dev server's and the ones shipped for a real
- * server agree).
+ * server agree) and the rules that keep stream polls within Temporal's limit
+ * of Updates in flight.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
+import { MAX_WAITING_POLLS } from '../../contract/run-contract';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../../dev/dev-server';
+import { WaitingPolls } from '../../workflows/stream-polls';
 
 /** `key:\n  - value: v` entries of a Temporal dynamic config file, values as JSON. */
 function dynamicConfigFile(file: string): Record<string, unknown> {
@@ -32,5 +35,29 @@ describe('Temporal server settings', () => {
       'matching.numTaskqueueWritePartitions': 1,
       'system.forceSearchAttributesCacheRefreshOnRead': false,
     });
+  });
+});
+
+describe('waiting stream polls', () => {
+  test('a newer poll of the same feed releases the older; other feeds are left alone', () => {
+    const polls = new WaitingPolls();
+    const first = polls.open('api-1');
+    const other = polls.open('api-2');
+    const second = polls.open('api-1');
+    assert.deepEqual([first.released, other.released, second.released], [true, false, false]);
+  });
+
+  test(`at most MAX_WAITING_POLLS (${MAX_WAITING_POLLS}) wait: the oldest is released, so a run stays under Temporal's 10 Updates in flight`, () => {
+    assert.ok(MAX_WAITING_POLLS < 10);
+    const polls = new WaitingPolls();
+    const opened = Array.from({ length: MAX_WAITING_POLLS + 2 }, (_, i) => polls.open(`api-${i}`));
+    assert.deepEqual(
+      opened.map((p) => p.released),
+      opened.map((_, i) => i < 2),
+    );
+    polls.close(opened[5]!);
+    const next = polls.open('api-next');
+    assert.equal(next.released, false);
+    assert.equal(opened[2]!.released, false, 'a poll that closed made room');
   });
 });

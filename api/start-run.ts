@@ -51,6 +51,7 @@ export async function startRun(
       stop: request.stop,
     },
     maxModelCalls: config.maxModelCalls,
+    parallelToolCalls: config.parallelToolCalls,
     searchAttributes,
   };
   const key = who.idempotencyKey?.trim();

@@ -48,6 +48,8 @@ export interface ApiConfig {
   /** Largest `ttl_seconds` an mcp tool may ask for (MCP_MAX_TTL_SECONDS). */
   mcpMaxTtlSeconds: number;
   payloadStoreDir: string;
+  /** How many tool calls of one model reply a run runs at once (MAX_PARALLEL_TOOL_CALLS). */
+  parallelToolCalls: number;
 }
 
 export function apiConfig(env: Env = process.env): ApiConfig {
@@ -62,6 +64,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     mcpServersFile: optional(env, 'MCP_SERVERS'),
     mcpMaxTtlSeconds: positiveInt(env, 'MCP_MAX_TTL_SECONDS', 120),
     payloadStoreDir: payloadStoreDir(env),
+    parallelToolCalls: positiveInt(env, 'MAX_PARALLEL_TOOL_CALLS', 4),
   };
 }
 
@@ -81,6 +84,10 @@ export interface WorkerConfig {
   payloadStoreDir: string;
   /** `<ATTACHMENT>_URL` for `db_attachment` ATTACHMENT: the database tools get this look-up, not the environment. */
   databaseUrl: (attachment: string) => string | undefined;
+  /** Model calls this worker runs at once (MAX_CONCURRENT_MODEL_CALLS): they wait on the network. */
+  modelCallSlots: number;
+  /** Tool calls this worker runs at once (MAX_CONCURRENT_TOOL_CALLS): sandboxed ones take CPU. */
+  toolCallSlots: number;
 }
 
 /** The variable that holds the database URL of a `db_attachment`, as Heroku names config vars. */
@@ -96,6 +103,8 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     mcpServersFile: optional(env, 'MCP_SERVERS'),
     payloadStoreDir: payloadStoreDir(env),
     databaseUrl: (attachment) => optional(env, attachmentVariable(attachment)),
+    modelCallSlots: positiveInt(env, 'MAX_CONCURRENT_MODEL_CALLS', 200),
+    toolCallSlots: positiveInt(env, 'MAX_CONCURRENT_TOOL_CALLS', 50),
   };
 }
 

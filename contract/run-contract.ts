@@ -8,6 +8,12 @@ import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { AssistantMessage, ChatMessage, CompletionEvent, ErrorBody, Usage } from './wire';
 
 export const TASK_QUEUE = 'durable-agents';
+/**
+ * Tool calls of runs started by this version go to their own task queue, so
+ * a worker sizes them apart from model calls (which wait on the network and
+ * stay on TASK_QUEUE, where the server can hand them out eagerly).
+ */
+export const TOOL_TASK_QUEUE = 'durable-agents-tools';
 
 /** The workflow type of a run (workflows/agent-run.ts). */
 export const AGENT_RUN_WORKFLOW = 'agentRun';
@@ -59,6 +65,8 @@ export interface AgentRunInput {
   tools: ResolvedTool[];
   inference: InferenceParams;
   maxModelCalls: number;
+  /** How many tool calls of one model reply run at once (MAX_PARALLEL_TOOL_CALLS); runs started before it run them one by one. */
+  parallelToolCalls?: number;
   /** Whether the custom search attributes are registered, so the run may update them. */
   searchAttributes: boolean;
   /** State handed over by continue-as-new. */

@@ -4,7 +4,7 @@ import { createAgentWorker } from './worker';
 
 async function main() {
   const agent = await createAgentWorker(temporalConfig(), workerConfig());
-  console.log(`worker: polling task queue ${agent.worker.options.taskQueue}`);
+  console.log(`worker: polling task queues ${agent.worker.options.taskQueue} and ${agent.tools.options.taskQueue}`);
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown (SHUTDOWN_GRACE).
   await agent.run();
 }

@@ -8,6 +8,7 @@
  * offset, so no history limit ends them.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -28,6 +29,7 @@ import { TimeoutType } from '@temporalio/common';
 import {
   eventsQuery,
   summaryQuery,
+  TOOL_TASK_QUEUE,
   UPSTREAM_ERROR,
   waitForEventsUpdate,
   type AgentActivities,
@@ -48,6 +50,7 @@ import {
   type ErrorBody,
   type ToolCall,
 } from '../contract/wire';
+import { boundedInOrder } from './bounded';
 import { EventLog } from './event-log';
 import { WaitingPolls } from './stream-polls';
 
@@ -73,7 +76,22 @@ function changesInThisExecution() {
     timerlessPolls: lean,
     /** AgentTotalTokens is upserted when an execution ends or continues-as-new, not after every model call. */
     tokensAtEnd: lean,
+    /** A cancelled run waits until each activity acknowledges, so its history shows them cancelled. */
+    waitCancellation: lean,
+    /** The tool calls of one reply run at once (bounded), on the tool task queue. */
+    parallelTools: lean,
   };
+}
+type Changes = ReturnType<typeof changesInThisExecution>;
+
+interface PlannedToolCall {
+  call: ToolCall;
+  /** Position of the call in the run (TOOL_CALL_ID). */
+  position: number;
+  /** The tool and which of its max_calls this is, unless the call was refused. */
+  run?: { tool: ResolvedTool; nth: number };
+  /** The payload of a call that is not run. */
+  refusal?: string;
 }
 
 export const agentRun: AgentRunWorkflow = async function agentRun(input) {
@@ -133,18 +151,38 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   const toolsByName = new Map(input.tools.map((t) => [t.name, t]));
   const functions = input.tools.map((t) => t.function);
 
-  const runToolCall = async (call: ToolCall): Promise<string> => {
+  /** Positions and max_calls are taken in the order of the calls, before any runs. */
+  const planToolCall = (call: ToolCall): PlannedToolCall => {
     const position = state.toolCallPosition++;
     const tool = toolsByName.get(call.function.name);
-    if (!tool) return errorPayload(`unknown tool '${call.function.name}'. Available tools: ${[...toolsByName.keys()].join(', ') || 'none'}.`);
+    if (!tool) {
+      return {
+        call,
+        position,
+        refusal: errorPayload(`unknown tool '${call.function.name}'. Available tools: ${[...toolsByName.keys()].join(', ') || 'none'}.`),
+      };
+    }
     const used = state.toolCalls[tool.name] ?? 0;
     if (used >= tool.runtime.max_calls) {
-      return errorPayload(`tool '${tool.name}' has reached its max_calls limit (${tool.runtime.max_calls}) for this run; it was not run.`);
+      return {
+        call,
+        position,
+        refusal: errorPayload(`tool '${tool.name}' has reached its max_calls limit (${tool.runtime.max_calls}) for this run; it was not run.`),
+      };
     }
     state.toolCalls[tool.name] = used + 1;
-    setCurrentDetails(`running ${tool.name} (tool call ${position + 1}, ${used + 1} of ${tool.runtime.max_calls})`);
+    return { call, position, run: { tool, nth: used + 1 } };
+  };
+
+  /** What the UI's current details show: every tool call running now. */
+  const running = new Map<number, string>();
+  const runPlannedCall = async ({ call, position, run, refusal }: PlannedToolCall): Promise<string> => {
+    if (!run) return refusal ?? '';
+    const { tool, nth } = run;
+    running.set(position, `running ${tool.name} (tool call ${position + 1}; call ${nth} of max_calls ${tool.runtime.max_calls})`);
+    setCurrentDetails([...running.values()].join('\n'));
     try {
-      const result = await runTool.executeWithOptions(toolActivityOptions(tool, position, call.function.arguments), [
+      const result = await runTool.executeWithOptions(toolActivityOptions(tool, position, call.function.arguments, changes), [
         { runId: input.runId, callKey: `${input.runId}:${position}`, tool, arguments: call.function.arguments },
       ]);
       return result.payload;
@@ -152,7 +190,49 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       if (isCancellation(err)) throw err;
       return describeToolFailure(tool, err);
     } finally {
-      setCurrentDetails('');
+      running.delete(position);
+      setCurrentDetails([...running.values()].join('\n'));
+    }
+  };
+
+  const logToolCompletion = (call: ToolCall, payload: string): void => {
+    const content = toolResultContent(call.function.name, payload);
+    log.push({
+      id: input.runId,
+      object: 'tool.completion',
+      created: nowSeconds(),
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'tool', content, refusal: null, tool_call_id: call.id, name: call.function.name },
+          finish_reason: '',
+        },
+      ],
+      usage: {},
+    });
+    state.conversation.push({ role: 'tool', content, tool_call_id: call.id, name: call.function.name });
+  };
+
+  /** Runs one reply's tool calls (at most `parallelToolCalls` at once) and logs their results in call order. */
+  const runToolCalls = async (calls: ToolCall[]): Promise<void> => {
+    const planned = calls.map(planToolCall);
+    if (!changes.parallelTools) {
+      for (const p of planned) logToolCompletion(p.call, await runPlannedCall(p));
+      return;
+    }
+    const results = boundedInOrder(
+      planned.map((p) => () => runPlannedCall(p)),
+      input.parallelToolCalls ?? 1,
+    );
+    for (const [i, p] of planned.entries()) {
+      try {
+        logToolCompletion(p.call, await results[i]!);
+      } catch (err) {
+        // Only a cancellation gets here: let every call that still runs acknowledge it first.
+        await Promise.allSettled(results);
+        throw err;
+      }
     }
   };
 
@@ -181,9 +261,14 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         await continueAsNew<typeof agentRun>({ ...input, messages: [], carried: { ...state, baseOffset: log.length } });
       }
       state.modelCalls++;
-      const reply = await callModel.executeWithOptions({ ...MODEL_CALL_OPTIONS, summary: `model call ${state.modelCalls}: ${input.model}` }, [
-        { model: input.model, messages: state.conversation, tools: functions, params: input.inference },
-      ]);
+      const reply = await callModel.executeWithOptions(
+        {
+          ...MODEL_CALL_OPTIONS,
+          summary: `model call ${state.modelCalls}: ${input.model}`,
+          ...(changes.waitCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
+        },
+        [{ model: input.model, messages: state.conversation, tools: functions, params: input.inference }],
+      );
       addUsage(state, reply.usage);
       if (!changes.tokensAtEnd) upsertTotalTokens();
       log.push({
@@ -202,24 +287,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         log.terminal = { status: 'completed' };
         break;
       }
-      for (const call of calls) {
-        const content = toolResultContent(call.function.name, await runToolCall(call));
-        log.push({
-          id: input.runId,
-          object: 'tool.completion',
-          created: nowSeconds(),
-          system_fingerprint: SYSTEM_FINGERPRINT,
-          choices: [
-            {
-              index: 0,
-              message: { role: 'tool', content, refusal: null, tool_call_id: call.id, name: call.function.name },
-              finish_reason: '',
-            },
-          ],
-          usage: {},
-        });
-        state.conversation.push({ role: 'tool', content, tool_call_id: call.id, name: call.function.name });
-      }
+      await runToolCalls(calls);
     }
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err; // the hand-over to the next execution, not a failure
@@ -243,8 +311,10 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   return terminal;
 };
 
-function toolActivityOptions(tool: ResolvedTool, position: number, args: string) {
+function toolActivityOptions(tool: ResolvedTool, position: number, args: string, changes: Changes) {
   return {
+    ...(changes.parallelTools ? { taskQueue: TOOL_TASK_QUEUE } : {}),
+    ...(changes.waitCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
     // The tool's own ttl bounds it; the margin covers dyno start-up and clean-up.
     startToCloseTimeout: `${tool.runtime.ttl_seconds + TOOL_ACTIVITY_MARGIN_SECONDS} seconds`,
     heartbeatTimeout: '15 seconds',

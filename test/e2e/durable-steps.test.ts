@@ -1,16 +1,17 @@
 /**
  * How a durable step is recorded in Temporal, read from the runs' histories:
  * the first stream poll rides on the start (also when an Idempotency-Key
- * attaches to a running run), and AgentTotalTokens is written once, at the end.
+ * attaches to a running run), the tool calls of one reply run at once, a cancel waits until every activity
+ * acknowledged it, and AgentTotalTokens is written once, at the end.
  */
 import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
 import type { temporal } from '@temporalio/proto';
 import { workflowIdFor } from '../../common/run-ids';
-import { scriptedAgent } from '../doubles/model-server';
-import { post, readStream, runAgent } from '../support/sse';
+import { reply, scriptedAgent } from '../doubles/model-server';
+import { getJson, post, readStream, runAgent } from '../support/sse';
 import { useStack } from '../support/stack';
-import { sleep } from '../support/wait';
+import { sleep, until } from '../support/wait';
 
 const stack = useStack();
 beforeEach(() => stack.model.setHandler(scriptedAgent));
@@ -67,6 +68,73 @@ describe('the first stream poll rides on the start', () => {
     // The retry's poll, from the same API process, released the first one: two polls in all, one answered with the events.
     const completed = events.filter((e) => e.workflowExecutionUpdateCompletedEventAttributes);
     assert.equal(names.filter((n) => n === 'workflowExecutionUpdateAccepted').length, completed.length);
+  });
+});
+
+describe('tool calls of one reply', () => {
+  test('run at once, and their results come in the order of the calls, a crashing one included', async () => {
+    const body = ask('CALL dyno_run_command {"n":1}\nCALL dyno_run_command {"n":2}\nCALL dyno_run_command {"n":3}', [
+      // Call 2's dyno dies at once, shell and all, without reporting an exit status.
+      dyno('if [ "$TOOL_ARG_N" = 2 ]; then kill -KILL $$ $BASHPID; fi; sleep 2; echo "step $TOOL_ARG_N"'),
+    ]);
+    const createsBefore = stack.heroku.creates.length;
+    const running = runAgent(stack, body);
+    // Call 2's dyno dies at once; 1 and 3 sleep for two seconds side by side.
+    await until(() => stack.heroku.creates.length - createsBefore === 3 && stack.heroku.running() === 2, 'calls 1 and 3 running at once');
+    const res = await running;
+    assert.deepEqual(
+      res.messages.map((m) => m.object),
+      ['chat.completion', 'tool.completion', 'tool.completion', 'tool.completion', 'chat.completion'],
+    );
+    const calls = res.messages[0].choices[0].message.tool_calls.map((c: { id: string }) => c.id);
+    const results = res.messages.slice(1, 4).map((m) => m.choices[0].message);
+    assert.deepEqual(
+      results.map((m) => m.tool_call_id),
+      calls,
+    );
+    assert.equal(results[0].content, "Tool 'dyno_run_command' returned result: step 1");
+    assert.match(
+      results[1].content,
+      /^Tool 'dyno_run_command' returned result: \s*\[exit status unknown: the process ended without reporting one\]$/,
+    );
+    assert.equal(results[2].content, "Tool 'dyno_run_command' returned result: step 3");
+  });
+});
+
+describe('cancel', () => {
+  test('waits until every activity acknowledged it: the history shows each one cancelled, and none is left pending', async () => {
+    const body = ask('CALL dyno_run_command {"n":1}\nCALL dyno_run_command {"n":2}', [dyno('echo begun; sleep 100')]);
+    const res = await post(stack, body);
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    await until(() => stack.heroku.running() === 2, 'both dynos to run');
+    await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
+    const stream = await reading;
+    assert.deepEqual(
+      stream.frames.map((f) => f.event),
+      ['message', 'error', 'done'],
+    );
+    const names = kinds(await historyOf(runId));
+    const cancelled = names.flatMap((n, i) => (n === 'activityTaskCanceled' ? [i] : []));
+    assert.equal(cancelled.length, 2, names.join(', '));
+    assert.ok(Math.max(...cancelled) < names.indexOf('workflowExecutionCanceled'));
+    const { raw } = await stack.client.workflow.getHandle(workflowIdFor(runId)).describe();
+    assert.deepEqual(raw.pendingActivities ?? [], []);
+  });
+
+  test('a model call is cancelled the same way', async () => {
+    stack.model.setHandler(() => reply.hang());
+    const res = await post(stack, ask('hang on'));
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    await until(() => stack.model.requests.some((r) => r.body.messages[0].content === 'hang on'), 'the model call');
+    await getJson(stack, `/v1/agents/runs/${runId}/cancel`, { method: 'POST' });
+    await reading;
+    const names = kinds(await historyOf(runId));
+    assert.ok(
+      names.indexOf('activityTaskCanceled') > 0 && names.indexOf('activityTaskCanceled') < names.indexOf('workflowExecutionCanceled'),
+      names.join(', '),
+    );
   });
 });
 

@@ -15,6 +15,7 @@ import {
   AGENT_RUN_WORKFLOW,
   eventsQuery,
   summaryQuery,
+  TOOL_TASK_QUEUE,
   waitForEventsUpdate,
   UPSTREAM_ERROR,
   type AgentActivities,
@@ -27,7 +28,7 @@ import {
   type ToolCallResult,
 } from '../../contract/run-contract';
 import { startDevServer, type DevServer } from '../../dev/dev-server';
-import { sleep, within } from '../support/wait';
+import { sleep, until, within } from '../support/wait';
 import { locateTemporalCli } from '../../dev/temporal-cli';
 
 const TASK_QUEUE = 'workflow-test';
@@ -58,6 +59,8 @@ before(async () => {
   const workerConnection = await NativeConnection.connect({ address: server.address });
   workers = [
     await Worker.create({ connection: workerConnection, taskQueue: TASK_QUEUE, workflowsPath: require.resolve('../../workflows'), activities }),
+    // Tool calls have their own task queue.
+    await Worker.create({ connection: workerConnection, taskQueue: TOOL_TASK_QUEUE, activities }),
   ];
   running = Promise.all(workers.map((w) => w.run()))
     .then(() => undefined)
@@ -103,7 +106,7 @@ const callsWith = (entries: [string, string][]): ModelCallResult => ({
 const finish = (content: string): ModelCallResult => ({ message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', usage });
 
 /** Starts a run. */
-function start(tools: ResolvedTool[], maxModelCalls = 25) {
+function start(tools: ResolvedTool[], maxModelCalls = 25, parallelToolCalls = 4) {
   const runId = newRunId();
   const input: AgentRunInput = {
     runId,
@@ -112,6 +115,7 @@ function start(tools: ResolvedTool[], maxModelCalls = 25) {
     tools,
     inference: {},
     maxModelCalls,
+    parallelToolCalls,
     searchAttributes: false,
   };
   return client.workflow.start<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
@@ -122,8 +126,8 @@ function start(tools: ResolvedTool[], maxModelCalls = 25) {
 }
 
 /** Starts a run and waits for it to end; returns its events and how it ended. */
-async function run(tools: ResolvedTool[], maxModelCalls = 25) {
-  const handle = await start(tools, maxModelCalls);
+async function run(tools: ResolvedTool[], maxModelCalls = 25, parallelToolCalls = 4) {
+  const handle = await start(tools, maxModelCalls, parallelToolCalls);
   const outcome = await handle.result().then(
     (terminal) => ({ terminal, failure: undefined }),
     (err: unknown) => ({ terminal: undefined, failure: err }),
@@ -201,6 +205,68 @@ describe('the agent loop with stub activities', () => {
       status: 'failed',
       error: { code: 500, type: 'server_error', message: 'the run failed: the model call broke' },
     });
+  });
+});
+
+describe('tool calls of one reply', () => {
+  test('run at once, at most parallelToolCalls; max_calls, events and the conversation follow the order of the calls; a crashing call is reported', async () => {
+    let active = 0;
+    let peak = 0;
+    const finished: number[] = [];
+    runStubTool = async (input) => {
+      const n = (JSON.parse(input.arguments) as { n: number }).n;
+      peak = Math.max(peak, ++active);
+      await sleep((6 - n) * 50); // later calls finish first
+      active--;
+      finished.push(n);
+      if (n === 3) throw ApplicationFailure.nonRetryable('the tool process crashed');
+      return { payload: `ran ${n}` };
+    };
+    const conversations: number[] = [];
+    model = (input) => {
+      conversations.push(input.messages.length);
+      return conversations.length === 1 ? callsWith([1, 2, 3, 4, 5, 6].map((n) => ['lookup', `{"n":${n}}`])) : finish('done');
+    };
+    const { terminal, toolContents, batch } = await run([tool('lookup', 5)], 25, 4);
+    assert.deepEqual(terminal, { status: 'completed' });
+    assert.equal(peak, 4, 'four ran at once, never more');
+    assert.notDeepEqual(finished, [1, 2, 3, 4, 5], 'they overlapped: later calls finished first');
+    assert.deepEqual(toolContents, [
+      "Tool 'lookup' returned result: ran 1",
+      "Tool 'lookup' returned result: ran 2",
+      "Tool 'lookup' returned result: Error: 'lookup' failed: the tool process crashed",
+      "Tool 'lookup' returned result: ran 4",
+      "Tool 'lookup' returned result: ran 5",
+      "Tool 'lookup' returned result: Error: tool 'lookup' has reached its max_calls limit (5) for this run; it was not run.",
+    ]);
+    assert.deepEqual(
+      batch.events.filter((e) => e.object === 'tool.completion').map((e) => e.choices[0].message.tool_call_id),
+      ['call_0', 'call_1', 'call_2', 'call_3', 'call_4', 'call_5'],
+    );
+    assert.deepEqual(
+      toolCalls.map((c) => c.callKey.split(':')[1]).sort(),
+      ['0', '1', '2', '3', '4'],
+      'positions in call order; the refused call ran nowhere',
+    );
+    assert.deepEqual(conversations, [1, 8], 'the second model call reads the reply and its six tool results');
+  });
+
+  test("current details name the tool, the call's position in the run and max_calls", async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    runStubTool = async (input) => {
+      await released;
+      return ranWith(input);
+    };
+    let turn = 0;
+    model = () => (++turn === 1 ? calls('lookup', 'fetch') : finish('done'));
+    const handle = await start([tool('lookup'), tool('fetch', 2)]);
+    const details = async () => (await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails;
+    await until(async () => (await details()) !== '', 'the tool calls to run');
+    assert.equal(await details(), 'running lookup (tool call 1; call 1 of max_calls 3)\nrunning fetch (tool call 2; call 1 of max_calls 2)');
+    release();
+    await handle.result();
+    assert.equal(await details(), '');
   });
 });
 

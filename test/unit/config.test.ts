@@ -33,6 +33,7 @@ describe('apiConfig', () => {
       mcpServersFile: undefined,
       mcpMaxTtlSeconds: 120,
       payloadStoreDir: path.resolve('.data/payloads'),
+      parallelToolCalls: 4,
     });
   });
 
@@ -51,6 +52,7 @@ describe('apiConfig', () => {
     [{ MAX_MODEL_CALLS_PER_RUN: '0' }, "MAX_MODEL_CALLS_PER_RUN must be a positive integer, got '0'"],
     [{ MAX_REQUEST_BYTES: '1mb' }, "MAX_REQUEST_BYTES must be a positive integer, got '1mb'"],
     [{ SSE_KEEPALIVE_MS: '-5' }, "SSE_KEEPALIVE_MS must be a positive integer, got '-5'"],
+    [{ MAX_PARALLEL_TOOL_CALLS: '0' }, "MAX_PARALLEL_TOOL_CALLS must be a positive integer, got '0'"],
   ];
   refusesEach(apiConfig, refusals);
 });
@@ -62,6 +64,13 @@ describe('workerConfig', () => {
     assert.equal(config.heroku, undefined);
     assert.deepEqual(config.sandbox, { mode: 'bubblewrap', workerPath: '/usr/bin:/bin' });
     assert.deepEqual(config.fetchAllowHosts, []);
+  });
+
+  test('model calls and tool calls are sized apart', () => {
+    const defaults = workerConfig({});
+    assert.deepEqual([defaults.modelCallSlots, defaults.toolCallSlots], [200, 50]);
+    const set = workerConfig({ MAX_CONCURRENT_MODEL_CALLS: '500', MAX_CONCURRENT_TOOL_CALLS: '8' });
+    assert.deepEqual([set.modelCallSlots, set.toolCallSlots], [500, 8]);
   });
 
   test('the Heroku token turns on one-off dynos; URLs lose a trailing slash', () => {
@@ -83,6 +92,8 @@ describe('workerConfig', () => {
     [{ INFERENCE_URL: 'localhost:11434' }, "INFERENCE_URL must be an http(s) URL, got 'localhost:11434'"],
     [{ HEROKU_API_KEY: 't', HEROKU_API_URL: 'not a url' }, "HEROKU_API_URL must be an http(s) URL, got 'not a url'"],
     [{ FETCH_ALLOW_HOSTS: 'example.com,http://x/y' }, "FETCH_ALLOW_HOSTS entry 'http://x/y' is not a host or host:port"],
+    [{ MAX_CONCURRENT_MODEL_CALLS: 'many' }, "MAX_CONCURRENT_MODEL_CALLS must be a positive integer, got 'many'"],
+    [{ MAX_CONCURRENT_TOOL_CALLS: '1.5' }, "MAX_CONCURRENT_TOOL_CALLS must be a positive integer, got '1.5'"],
   ];
   refusesEach(workerConfig, refusals);
 });

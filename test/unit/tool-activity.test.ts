@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { HEARTBEAT_INTERVAL_MS, withHeartbeats } from '../../activities/heartbeat';
+import { CANCEL_GRACE_MS, HEARTBEAT_INTERVAL_MS, withHeartbeats } from '../../activities/heartbeat';
 import { createToolRunner } from '../../activities/run-tool';
 import type { ResolvedTool, ToolCallInput, ToolCallResult } from '../../contract/run-contract';
 import { callToolResult, errorPayload } from '../../contract/tool-payload';
 import type { BoundRunner } from '../../runners/registry';
 import { ToolError } from '../../tool-call/tool-error';
-import { until } from '../support/wait';
+import { until, within } from '../support/wait';
 
 const tool: ResolvedTool = {
   name: 'echo',
@@ -118,5 +118,17 @@ describe('withHeartbeats', () => {
     );
     setTimeout(() => env.cancel(), 100);
     await assert.rejects(work, CancelledFailure);
+  });
+
+  test('work that ignores its cancellation is reported cancelled after CANCEL_GRACE_MS, so no run waits on it for ever', async () => {
+    const env = new MockActivityEnvironment();
+    const start = Date.now();
+    const work = env.run(
+      withHeartbeats(() => new Promise(() => {})),
+      undefined,
+    );
+    setTimeout(() => env.cancel(), 100);
+    await assert.rejects(within(work, 'the cancellation to be reported', 3 * CANCEL_GRACE_MS), (err: unknown) => err instanceof CancelledFailure);
+    assert.ok(Date.now() - start >= CANCEL_GRACE_MS, 'the work got its grace period first');
   });
 });

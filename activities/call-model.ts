@@ -5,11 +5,12 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
-import { UPSTREAM_ERROR, type ModelCallInput, type ModelCallResult } from '../contract/run-contract';
-import type { AssistantMessage } from '../contract/wire';
+import { conversationQuery, UPSTREAM_ERROR, type ModelCallInput, type ModelCallResult } from '../contract/run-contract';
+import type { AssistantMessage, ChatMessage } from '../contract/wire';
+import type { ConversationCache } from './conversation-cache';
 import { withHeartbeats } from './heartbeat';
 
-export function createModelCaller(inference: { url: string; key: string }) {
+export function createModelCaller(inference: { url: string; key: string }, conversations: ConversationCache) {
   const client = new OpenAI({
     baseURL: `${inference.url}/v1`,
     apiKey: inference.key || 'unset',
@@ -19,9 +20,10 @@ export function createModelCaller(inference: { url: string; key: string }) {
 
   return withHeartbeats(async function callModel(input: ModelCallInput): Promise<ModelCallResult> {
     const signal = Context.current().cancellationSignal;
+    const messages = await conversation(input, conversations);
     const request: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = {
       model: input.model,
-      messages: input.messages,
+      messages,
       ...(input.tools.length ? { tools: input.tools.map((f) => ({ type: 'function' as const, function: f })) } : {}),
       ...(input.params.max_tokens !== undefined ? { max_tokens: input.params.max_tokens } : {}),
       ...(input.params.temperature !== undefined ? { temperature: input.params.temperature } : {}),
@@ -36,6 +38,24 @@ export function createModelCaller(inference: { url: string; key: string }) {
     }
     return toResult(completion);
   });
+}
+
+/** The whole conversation: as given, or the messages the run passed by reference (`known`) followed by the new ones. */
+async function conversation(input: ModelCallInput, cache: ConversationCache): Promise<ChatMessage[]> {
+  if (input.known === undefined) return input.messages;
+  const ctx = Context.current();
+  const run = ctx.info.workflowExecution;
+  if (!run) throw ApplicationFailure.nonRetryable('a model call given a conversation by reference must run for a workflow');
+  const { workflowId, runId } = run;
+  const execution = `${workflowId}/${runId}`;
+  const earlier =
+    cache.prefix(execution, input.known) ?? (await ctx.client.workflow.getHandle(workflowId, runId).query(conversationQuery, { upTo: input.known }));
+  if (earlier.length !== input.known) {
+    throw ApplicationFailure.create({ message: `the run holds ${earlier.length} messages where the model call expected ${input.known}` });
+  }
+  const messages = [...earlier, ...input.messages];
+  cache.remember(execution, messages);
+  return messages;
 }
 
 function toResult(completion: OpenAI.Chat.ChatCompletion): ModelCallResult {

@@ -88,6 +88,8 @@ export interface WorkerConfig {
   modelCallSlots: number;
   /** Tool calls this worker runs at once (MAX_CONCURRENT_TOOL_CALLS): sandboxed ones take CPU. */
   toolCallSlots: number;
+  /** Conversations of model calls kept in memory (CONVERSATION_CACHE_MB), so each call is given only new messages. */
+  conversationCacheBytes: number;
 }
 
 /** The variable that holds the database URL of a `db_attachment`, as Heroku names config vars. */
@@ -105,6 +107,7 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     databaseUrl: (attachment) => optional(env, attachmentVariable(attachment)),
     modelCallSlots: positiveInt(env, 'MAX_CONCURRENT_MODEL_CALLS', 200),
     toolCallSlots: positiveInt(env, 'MAX_CONCURRENT_TOOL_CALLS', 50),
+    conversationCacheBytes: positiveInt(env, 'CONVERSATION_CACHE_MB', 64) * 2 ** 20,
   };
 }
 

@@ -83,6 +83,8 @@ export interface CarriedState {
   toolCallPosition: number;
   usage: Usage;
   created: number;
+  /** How many messages of the conversation earlier model calls were given (with conversation-by-reference). */
+  knownToModel?: number;
 }
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -143,12 +145,21 @@ export const waitForEventsUpdate = defineUpdate<EventBatch, [WaitForEventsArgs]>
 /** Snapshot of the log after an offset (no history cost; used for finished runs). */
 export const eventsQuery = defineQuery<EventBatch, [{ after: number; limit?: number }]>('events');
 export const summaryQuery = defineQuery<RunSummary>('summary');
+/** The first `upTo` messages of the conversation: what a model call given only new messages reads on a cache miss. */
+export const conversationQuery = defineQuery<ChatMessage[], [{ upTo: number }]>('conversation');
 
 // ---------------------------------------------------------------- activities
 
 export interface ModelCallInput {
   model: string;
+  /** The conversation; with `known`, only the messages after its first `known`. */
   messages: ChatMessage[];
+  /**
+   * Set by runs that pass the conversation by reference: the first `known`
+   * messages are durable in the run already, and the activity takes them from
+   * its worker's cache or asks the workflow (conversationQuery).
+   */
+  known?: number;
   tools: FunctionDefinition[];
   params: InferenceParams;
 }

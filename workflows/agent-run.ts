@@ -27,6 +27,7 @@ import {
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import {
+  conversationQuery,
   eventsQuery,
   summaryQuery,
   TOOL_TASK_QUEUE,
@@ -80,6 +81,8 @@ function changesInThisExecution() {
     waitCancellation: lean,
     /** The tool calls of one reply run at once (bounded), on the tool task queue. */
     parallelTools: lean,
+    /** A model call gets only the messages it has not been given before (ModelCallInput.known). */
+    conversationByReference: lean,
   };
 }
 type Changes = ReturnType<typeof changesInThisExecution>;
@@ -135,6 +138,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     },
   );
   setHandler(eventsQuery, ({ after, limit }) => log.batchAfter(after, limit));
+  setHandler(conversationQuery, ({ upTo }) => state.conversation.slice(0, upTo));
   setHandler(summaryQuery, (): RunSummary => ({
     runId: input.runId,
     status: log.terminal?.status ?? 'running',
@@ -261,14 +265,20 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         await continueAsNew<typeof agentRun>({ ...input, messages: [], carried: { ...state, baseOffset: log.length } });
       }
       state.modelCalls++;
+      const known = changes.conversationByReference ? (state.knownToModel ?? 0) : undefined;
       const reply = await callModel.executeWithOptions(
         {
           ...MODEL_CALL_OPTIONS,
           summary: `model call ${state.modelCalls}: ${input.model}`,
           ...(changes.waitCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
         },
-        [{ model: input.model, messages: state.conversation, tools: functions, params: input.inference }],
+        [
+          known === undefined
+            ? { model: input.model, messages: state.conversation, tools: functions, params: input.inference }
+            : { model: input.model, messages: state.conversation.slice(known), known, tools: functions, params: input.inference },
+        ],
       );
+      if (known !== undefined) state.knownToModel = state.conversation.length;
       addUsage(state, reply.usage);
       if (!changes.tokensAtEnd) upsertTotalTokens();
       log.push({

@@ -1,7 +1,9 @@
 /**
  * How a durable step is recorded in Temporal, read from the runs' histories:
  * the first stream poll rides on the start (also when an Idempotency-Key
- * attaches to a running run), the tool calls of one reply run at once, a cancel waits until every activity
+ * attaches to a running run), a model call gets only the messages it has not
+ * been given (also after its worker died and took its cache along), the tool
+ * calls of one reply run at once, a cancel waits until every activity
  * acknowledged it, and AgentTotalTokens is written once, at the end.
  */
 import assert from 'node:assert/strict';
@@ -68,6 +70,45 @@ describe('the first stream poll rides on the start', () => {
     // The retry's poll, from the same API process, released the first one: two polls in all, one answered with the events.
     const completed = events.filter((e) => e.workflowExecutionUpdateCompletedEventAttributes);
     assert.equal(names.filter((n) => n === 'workflowExecutionUpdateAccepted').length, completed.length);
+  });
+});
+
+describe('model calls get the conversation by reference', () => {
+  test('after the first call, a call carries only the new messages; a worker that lost its cache asks the run for the rest', async () => {
+    let attempts = 0;
+    stack.model.setHandler((req) => {
+      const turn = req.body.messages.filter((m: { role: string }) => m.role === 'assistant').length;
+      if (turn === 0) return reply.toolCalls([{ name: 'dyno_run_command', arguments: { n: 1 } }]);
+      return ++attempts === 1 ? reply.hang() : reply.text('finished');
+    });
+    const res = await post(stack, ask('remember me', [dyno('echo "step $TOOL_ARG_N"')]));
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    await until(() => attempts === 1, 'the second model call');
+    await stack.worker.kill();
+    await stack.worker.start();
+    const stream = await reading;
+    assert.equal(stream.messages.at(-1)?.choices[0].message.content, 'finished');
+
+    // The new worker had no cache: its attempt still sent the whole conversation, like the first.
+    const calls = stack.model.requests.filter((r) => r.body.messages[0].content === 'remember me');
+    assert.equal(calls.length, 3);
+    assert.deepEqual(
+      calls[2]!.body.messages.map((m: { role: string }) => m.role),
+      ['user', 'assistant', 'tool'],
+    );
+    assert.deepEqual(calls[2]!.body.messages, calls[1]!.body.messages);
+
+    const inputs = (await historyOf(runId))
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'callModel')
+      .map((e) => firstPayload(e.activityTaskScheduledEventAttributes?.input));
+    assert.deepEqual(
+      inputs.map((i) => [i.known, i.messages.map((m: { role: string }) => m.role)]),
+      [
+        [0, ['user']],
+        [1, ['assistant', 'tool']],
+      ],
+    );
   });
 });
 

@@ -224,7 +224,7 @@ describe('tool calls of one reply', () => {
     };
     const conversations: number[] = [];
     model = (input) => {
-      conversations.push(input.messages.length);
+      conversations.push((input.known ?? 0) + input.messages.length);
       return conversations.length === 1 ? callsWith([1, 2, 3, 4, 5, 6].map((n) => ['lookup', `{"n":${n}}`])) : finish('done');
     };
     const { terminal, toolContents, batch } = await run([tool('lookup', 5)], 25, 4);

@@ -66,11 +66,11 @@ describe('workerConfig', () => {
     assert.deepEqual(config.fetchAllowHosts, []);
   });
 
-  test('model calls and tool calls are sized apart', () => {
+  test('model calls and tool calls are sized apart; the conversation cache in MB', () => {
     const defaults = workerConfig({});
-    assert.deepEqual([defaults.modelCallSlots, defaults.toolCallSlots], [200, 50]);
-    const set = workerConfig({ MAX_CONCURRENT_MODEL_CALLS: '500', MAX_CONCURRENT_TOOL_CALLS: '8' });
-    assert.deepEqual([set.modelCallSlots, set.toolCallSlots], [500, 8]);
+    assert.deepEqual([defaults.modelCallSlots, defaults.toolCallSlots, defaults.conversationCacheBytes], [200, 50, 64 * 2 ** 20]);
+    const set = workerConfig({ MAX_CONCURRENT_MODEL_CALLS: '500', MAX_CONCURRENT_TOOL_CALLS: '8', CONVERSATION_CACHE_MB: '1' });
+    assert.deepEqual([set.modelCallSlots, set.toolCallSlots, set.conversationCacheBytes], [500, 8, 2 ** 20]);
   });
 
   test('the Heroku token turns on one-off dynos; URLs lose a trailing slash', () => {
@@ -94,6 +94,7 @@ describe('workerConfig', () => {
     [{ FETCH_ALLOW_HOSTS: 'example.com,http://x/y' }, "FETCH_ALLOW_HOSTS entry 'http://x/y' is not a host or host:port"],
     [{ MAX_CONCURRENT_MODEL_CALLS: 'many' }, "MAX_CONCURRENT_MODEL_CALLS must be a positive integer, got 'many'"],
     [{ MAX_CONCURRENT_TOOL_CALLS: '1.5' }, "MAX_CONCURRENT_TOOL_CALLS must be a positive integer, got '1.5'"],
+    [{ CONVERSATION_CACHE_MB: '0' }, "CONVERSATION_CACHE_MB must be a positive integer, got '0'"],
   ];
   refusesEach(workerConfig, refusals);
 });

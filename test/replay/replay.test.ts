@@ -18,13 +18,15 @@ const files = fs
   .sort();
 
 test('the saved histories cover every recorded scenario', () => {
-  for (const scenario of ['tool-call', 'cancel-during-tool', 'continue-as-new', 'upstream-4xx', 'idempotent-reattach']) {
+  for (const scenario of ['tool-call', 'cancel-during-tool', 'continue-as-new', 'upstream-4xx', 'idempotent-reattach', 'parallel-tools']) {
     assert.ok(
-      files.some((f) => new RegExp(`(^|-)${scenario}(-\\d+)?\\.json$`).test(f)),
-      `no history of ${scenario}`,
+      files.some((f) => new RegExp(`^${scenario}(-\\d+)?\\.json$`).test(f)),
+      `no history of ${scenario} recorded with today's workflow code`,
     );
   }
-  assert.ok(files.filter((f) => /continue-as-new-\d+\.json$/.test(f)).length >= 2, 'the run continued as new at least once');
+  assert.ok(files.filter((f) => /^continue-as-new-\d+\.json$/.test(f)).length >= 2, 'the run continued as new at least once');
+  // Runs started by older workflow code may still be in flight: their histories stay (v1: before the 'lean-steps' patch).
+  assert.ok(files.filter((f) => f.startsWith('v1-')).length >= 5, 'the histories of the first version are kept');
 });
 
 test('every saved history replays through the current workflow code', { timeout: 120_000 }, async () => {

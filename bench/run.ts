@@ -12,13 +12,14 @@
  */
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { workerConfig } from '../common/config';
 import { startDevServer } from '../dev/dev-server';
+import { workerTuning } from '../worker/worker';
 import { locateTemporalCli } from '../dev/temporal-cli';
 import { engineFloorLatency } from './engine-floor/latency';
 import { growth, type GrowthFigures } from './growth';
 import { BUDGET_MS, burst, latency, openRuns, SIZES, type BurstFigures, type LatencyFigures, type OpenRunsFigures, type Stat } from './measure';
-import { startOurs, startPlain, type ServerMode, type Shape, type System } from './systems';
+import { startOurs, startPlain, type ServerMode, type Shape } from './systems';
 
 /** Every row the bench can print, in the order it measures them. */
 const ROWS = {
@@ -66,11 +67,19 @@ function parseRows(): { rows: Row[]; json: boolean } {
   return { rows: (Object.keys(ROWS) as Row[]).filter((r) => asked.includes(r)), json: values.json };
 }
 
-async function withSystem<T>(start: () => Promise<System>, use: (system: System) => Promise<T>): Promise<T> {
+/** The systems running now, stopped on SIGINT/SIGTERM so no server or service process outlives the bench. */
+const running = new Set<{ stop(): Promise<void> }>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void Promise.allSettled([...running].map((s) => s.stop())).finally(() => process.exit(130)));
+}
+
+async function withSystem<T extends { stop(): Promise<void> }, R>(start: () => Promise<T>, use: (system: T) => Promise<R>): Promise<R> {
   const system = await start();
+  running.add(system);
   try {
     return await use(system);
   } finally {
+    running.delete(system);
     await system.stop();
   }
 }
@@ -92,12 +101,11 @@ async function measure(rows: Row[], progress: (msg: string) => void): Promise<Re
   }
   if (rows.includes('floor')) {
     progress('engine floor');
-    const server = await startDevServer({ cliPath: await locateTemporalCli() });
-    try {
-      results.latency.floor = await engineFloorLatency(server.address);
-    } finally {
-      await server.stop();
-    }
+    results.latency.floor = await withSystem(
+      async () => await startDevServer({ cliPath: await locateTemporalCli() }),
+      // The worker settings of ours (model-call slots; the floor's no-op activity stands for the model call).
+      (server) => engineFloorLatency(server.address, workerTuning(workerConfig().modelCallSlots)),
+    );
   }
   for (const row of rows) {
     const system = LATENCY_SYSTEMS[row];
@@ -214,7 +222,6 @@ function print(results: Results): void {
 
 async function main() {
   const { rows, json } = parseRows();
-  Runtime.install({ logger: new DefaultLogger('WARN') }); // the engine floor's worker: figures only on stdout
   const watchdog = setTimeout(() => {
     console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min; giving up`);
     process.exit(1);

@@ -1,14 +1,15 @@
 /**
- * Runs the engine floor (./workflow.ts) on a Temporal server: a worker in
- * this process on its own task queue, and a client that starts each run with
- * its first stream poll (update-with-start) and polls again after every
- * event, as the API does for a streaming client. No HTTP, no model, no tool:
- * what is left is the engine's own cost of a step.
+ * Runs the engine floor (./workflow.ts) on a Temporal server: its worker as a
+ * process of its own (./worker.ts), as durable-agents' worker is, and a
+ * client in this process that starts each run with its first stream poll
+ * (update-with-start) and polls again after every event, as the API does for
+ * a streaming client. No HTTP, no model, no tool: what is left is the
+ * engine's own cost of a step.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { ServiceProcess } from '../../test/support/stack';
 import { engineFloor, floorPoll, type FloorBatch } from './workflow';
 
 const TASK_QUEUE = 'bench-engine-floor';
@@ -20,15 +21,18 @@ export interface Floor {
 }
 
 export async function startFloor(address: string, workerOptions: Record<string, unknown> = {}): Promise<Floor> {
-  const nativeConnection = await NativeConnection.connect({ address });
-  const worker = await Worker.create({
-    connection: nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowsPath: require.resolve('./workflow'),
-    activities: { noop: async () => {} },
-    ...workerOptions,
-  });
-  const running = worker.run();
+  const worker = new ServiceProcess(
+    'floor worker',
+    'bench/engine-floor/worker.ts',
+    () => ({
+      PATH: process.env.PATH,
+      TEMPORAL_ADDRESS: address,
+      FLOOR_TASK_QUEUE: TASK_QUEUE,
+      FLOOR_WORKER_OPTIONS: JSON.stringify(workerOptions),
+    }),
+    /floor worker: polling/,
+  );
+  await worker.start();
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
 
@@ -64,10 +68,8 @@ export async function startFloor(address: string, workerOptions: Record<string, 
   return {
     run,
     stop: async () => {
-      worker.shutdown();
-      await running;
       await connection.close();
-      await nativeConnection.close();
+      await worker.kill('SIGTERM');
     },
   };
 }

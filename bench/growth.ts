@@ -35,7 +35,8 @@ export async function growth(system: System): Promise<GrowthFigures | undefined>
   if (!completed(run) || chats.length !== steps + 1) return undefined;
   const stepMs = chats.slice(1).map((c, k) => c.at - chats[k]!.at);
 
-  const connection = await Connection.connect({ address: system.temporal.address });
+  // A page of a long run's history may be larger than gRPC's default 4 MB (before conversations went by reference it was).
+  const connection = await Connection.connect({ address: system.temporal.address, channelArgs: { 'grpc.max_receive_message_length': 256 * 2 ** 20 } });
   try {
     const perStep = await historyBytesPerStep(new Client({ connection }), workflowIdFor(run.runId));
     return {

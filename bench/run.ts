@@ -124,7 +124,7 @@ async function measure(rows: Row[], progress: (msg: string) => void): Promise<Re
         }
         if (rows.includes('growth')) {
           progress('growth');
-          results.growth = (await growth(system)) ?? 'failed';
+          results.growth = (await growth(system).catch((err: unknown) => console.error(`bench: growth: ${String(err)}`))) ?? 'failed';
         }
         if (rows.includes('burst')) {
           progress('burst');

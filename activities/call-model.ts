@@ -5,8 +5,9 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import OpenAI from 'openai';
-import { UPSTREAM_ERROR, type ModelCallInput, type ModelCallResult } from '../contract/run-contract';
-import type { AssistantMessage } from '../contract/wire';
+import { conversationQuery, UPSTREAM_ERROR, type ModelCallInput, type ModelCallResult } from '../contract/run-contract';
+import type { AssistantMessage, ChatMessage } from '../contract/wire';
+import type { ConversationCache } from './conversation-cache';
 import { withHeartbeats } from './heartbeat';
 import { modelApiUrl, modelClient, type Inference } from './model-client';
 import { ModelToolNames } from './model-tool-names';
@@ -14,16 +15,17 @@ import { ModelToolNames } from './model-tool-names';
 /** How long one model call may take before it is retried. */
 const MODEL_CALL_TIMEOUT_MS = 4 * 60_000;
 
-export function createModelCaller(inference: Inference) {
+export function createModelCaller(inference: Inference, conversations: ConversationCache) {
   const client = modelClient(inference, { timeoutMs: MODEL_CALL_TIMEOUT_MS });
   const url = modelApiUrl(inference, '/v1/chat/completions');
 
   return withHeartbeats(async function callModel(input: ModelCallInput): Promise<ModelCallResult> {
     const signal = Context.current().cancellationSignal;
     const names = new ModelToolNames(input.tools.map((f) => f.name));
+    const messages = await conversation(input, conversations);
     const request: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = {
       model: input.model,
-      messages: names.conversation(input.messages),
+      messages: names.conversation(messages),
       ...(input.tools.length ? { tools: names.functions(input.tools).map((f) => ({ type: 'function' as const, function: f })) } : {}),
       ...(input.params.max_tokens !== undefined ? { max_tokens: input.params.max_tokens } : {}),
       ...(input.params.temperature !== undefined ? { temperature: input.params.temperature } : {}),
@@ -39,6 +41,24 @@ export function createModelCaller(inference: Inference) {
     const result = toResult(completion, url);
     return { ...result, message: names.answer(result.message) };
   });
+}
+
+/** The whole conversation: as given, or the messages the run passed by reference (`known`) followed by the new ones. */
+async function conversation(input: ModelCallInput, cache: ConversationCache): Promise<ChatMessage[]> {
+  if (input.known === undefined) return input.messages;
+  const ctx = Context.current();
+  const run = ctx.info.workflowExecution;
+  if (!run) throw ApplicationFailure.nonRetryable('a model call given a conversation by reference must run for a workflow');
+  const { workflowId, runId } = run;
+  const execution = `${workflowId}/${runId}`;
+  const earlier =
+    cache.prefix(execution, input.known) ?? (await ctx.client.workflow.getHandle(workflowId, runId).query(conversationQuery, { upTo: input.known }));
+  if (earlier.length !== input.known) {
+    throw ApplicationFailure.create({ message: `the run holds ${earlier.length} messages where the model call expected ${input.known}` });
+  }
+  const messages = [...earlier, ...input.messages];
+  cache.remember(execution, messages);
+  return messages;
 }
 
 function toResult(completion: OpenAI.Chat.ChatCompletion, url: string): ModelCallResult {

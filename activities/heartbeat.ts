@@ -11,6 +11,13 @@
 import { Context } from '@temporalio/activity';
 
 export const HEARTBEAT_INTERVAL_MS = 1_000;
+/**
+ * How long an activity may take to stop once its cancellation arrived. After
+ * that it is reported cancelled anyway (its work is abandoned), so a run
+ * that waits for its activities to acknowledge a cancel is never held by
+ * one that does not stop.
+ */
+export const CANCEL_GRACE_MS = 5_000;
 
 /** Sets the details the next heartbeat carries (shown in the Temporal UI). */
 export type Progress = (details: unknown) => void;
@@ -26,12 +33,43 @@ export function withHeartbeats<I, R>(activity: (input: I, progress: Progress) =>
       repeat = setInterval(beat, HEARTBEAT_INTERVAL_MS);
     }, HEARTBEAT_INTERVAL_MS);
     try {
-      return await activity(input, (d) => {
-        details = d;
-      });
+      return await settledByCancel(
+        ctx,
+        activity(input, (d) => {
+          details = d;
+        }),
+      );
     } finally {
       clearTimeout(first);
       clearInterval(repeat);
     }
   };
+}
+
+/**
+ * The work's outcome, or, when the run asked to cancel it, the cancellation
+ * once CANCEL_GRACE_MS have passed. Work that fails once the run cancelled
+ * it fails with the cancellation itself, whatever its runner threw (an
+ * aborted fetch, a killed process), so Temporal records the activity as
+ * cancelled, not failed. (A worker shutting down or a timeout also cancels
+ * the work; those keep their own outcome.)
+ */
+async function settledByCancel<R>(ctx: Context, work: Promise<R>): Promise<R> {
+  let settled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const askedToCancel = () => ctx.cancellationDetails?.cancelRequested === true;
+  const givenUp = ctx.cancelled.catch(
+    (reason: unknown) =>
+      new Promise<never>((_, reject) => {
+        if (!settled && askedToCancel()) timer = setTimeout(() => reject(reason as Error), CANCEL_GRACE_MS);
+      }),
+  );
+  try {
+    return await Promise.race([work, givenUp]);
+  } catch (err) {
+    throw askedToCancel() ? (ctx.cancellationSignal.reason ?? err) : err;
+  } finally {
+    settled = true;
+    clearTimeout(timer);
+  }
 }

@@ -3,11 +3,12 @@ import type { AgentActivities } from '../contract/run-contract';
 import type { RunnerRegistry } from '../runners/registry';
 import type { WorkerConfig } from '../common/config';
 import { createModelCaller } from './call-model';
+import { ConversationCache } from './conversation-cache';
 import { createToolRunner } from './run-tool';
 
 export function createActivities(config: WorkerConfig, runners: RunnerRegistry): AgentActivities {
   return {
-    callModel: createModelCaller(config.inference),
+    callModel: createModelCaller(config.inference, new ConversationCache(config.conversationCacheBytes)),
     runTool: createToolRunner(runners, new JsonSchemas(config.toolSchemas)),
   };
 }

@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps) {
     // Any content type is read as JSON: Heroku's clients are not all careful with headers.
     express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
     route(async (req, res) => {
-      const runId = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async () =>
+      const { runId, firstPoll } = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async () =>
         startRun(
           client,
           config,
@@ -85,12 +85,13 @@ export function createApp(deps: AppDeps) {
           {
             apiKeyId: res.locals.apiKeyId as string,
             idempotencyKey: req.get('Idempotency-Key'),
+            feed: feeds.feedId,
           },
           await searchAttributes(),
         ),
       );
       log.info('run started', runFields(runId));
-      streamRun(req, res, feeds.get(runId), runId, -1, keepAliveMs, streams);
+      streamRun(req, res, feeds.get(runId, firstPoll), runId, -1, keepAliveMs, streams);
     }),
   );
 

@@ -76,7 +76,11 @@ export class RunConcurrency {
    * existing run of the key is let through: attaching starts nothing
    * (and a different body is still a 409).
    */
-  async admit(caller: Caller, idempotencyKey: string | undefined, start: () => Promise<string>): Promise<string> {
+  async admit<Started extends { runId: string }>(
+    caller: Caller,
+    idempotencyKey: string | undefined,
+    start: () => Promise<Started>,
+  ): Promise<Started> {
     const mine = this.recentOf(caller.keyId);
     const token = `${RESERVED}${randomUUID()}`;
     // One check at a time per key, each reserving its place: a burst cannot slip past the count together.
@@ -96,9 +100,9 @@ export class RunConcurrency {
       mine.set(token, Infinity);
     });
     try {
-      const runId = await start();
-      mine.set(runId, Date.now());
-      return runId;
+      const started = await start();
+      mine.set(started.runId, Date.now());
+      return started;
     } finally {
       mine.delete(token);
     }

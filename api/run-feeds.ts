@@ -3,15 +3,23 @@
  * that run. A feed long-polls the workflow with an Update while the run is
  * open, and reads the log with a Query once it has closed (Updates cannot
  * reach a closed workflow). Its cache holds the run's events from offset 0, so
- * any client can start at any offset.
+ * any client can start at any offset. A run started here hands its feed the
+ * first poll, which rode on the start (api/start-run.ts).
+ *
+ * Polls wait in the run without a timer and without a deadline here: the
+ * process's feed id lets the run release a poll this process sent earlier
+ * (a retry after an error, or a new feed for the run) when a newer one
+ * arrives. Keep-alives to the clients are the stream's job (api/stream-run.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { eventsQuery, waitForEventsUpdate, type EventBatch, type RunTerminal } from '../contract/run-contract';
 import { runFields, type Log } from '../common/log';
 import { workflowIdFor } from '../common/run-ids';
 import { RUN_CANCELLED, type CompletionEvent } from '../contract/wire';
 
-const POLL_TIMEOUT_MS = 20_000;
+/** How long a poll waits in runs started before timer-less polls (newer runs wait until there are events). */
+export const POLL_TIMEOUT_MS = 20_000;
 const RETRY_DELAY_MS = 1_000;
 /** While a run continues-as-new, the next poll waits this long for the new execution. */
 const HANDOVER_DELAY_MS = 100;
@@ -29,13 +37,23 @@ export class RunFeed {
   private readonly listeners = new Set<() => void>();
   private stopped = false;
   private closed = false;
+  /** A poll already sent for this feed (the one that rode on the run's start), taken before polling again. */
+  private pending: Promise<EventBatch> | undefined;
 
   constructor(
     private readonly handle: WorkflowHandle,
+    private readonly feedId: string,
     private readonly log: Log,
     private readonly onIdle: () => void,
+    firstPoll?: Promise<EventBatch>,
   ) {
+    this.pending = firstPoll;
     void this.pump();
+  }
+
+  /** Takes over a poll sent on this feed's behalf; it released the feed's own waiting one. */
+  adopt(poll: Promise<EventBatch>): void {
+    this.pending = poll;
   }
 
   get finished(): boolean {
@@ -53,6 +71,7 @@ export class RunFeed {
 
   private stop(): void {
     this.stopped = true;
+    this.events.length = 0; // its poll may wait on in the run; nothing reads these any more
     this.onIdle();
   }
 
@@ -70,7 +89,10 @@ export class RunFeed {
   private async pump(): Promise<void> {
     while (!this.stopped && !this.finished) {
       try {
-        this.append(await this.next());
+        const batch = await this.next();
+        this.append(batch);
+        // Released because too many polls wait in the run: give the others a moment.
+        if (batch.superseded && batch.events.length === 0 && !this.pending) await sleep(RETRY_DELAY_MS);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) {
           this.missing = true;
@@ -93,8 +115,11 @@ export class RunFeed {
 
   private async fromLatestExecution(after: number): Promise<EventBatch> {
     if (!this.closed) {
+      const pending = this.pending;
+      this.pending = undefined;
       try {
-        return await this.handle.executeUpdate(waitForEventsUpdate, { args: [{ after, timeoutMs: POLL_TIMEOUT_MS }] });
+        return await (pending ??
+          this.handle.executeUpdate(waitForEventsUpdate, { args: [{ after, timeoutMs: POLL_TIMEOUT_MS, feed: this.feedId }] }));
       } catch (err) {
         // Updates cannot reach a closed run; anything else (Temporal down, a hand-over, ...) is retried.
         if (await this.stillRunning()) throw err;
@@ -137,6 +162,8 @@ function terminalForClosedStatus(status: string): RunTerminal {
 
 /** The process-wide table of live feeds. */
 export class RunFeeds {
+  /** This process's feed id, sent with every poll. */
+  readonly feedId = `api-${randomUUID()}`;
   private readonly feeds = new Map<string, RunFeed>();
 
   constructor(
@@ -144,15 +171,24 @@ export class RunFeeds {
     private readonly log: Log,
   ) {}
 
-  get(runId: string): RunFeed {
-    let feed = this.feeds.get(runId);
-    if (!feed) {
-      const handle = this.client.workflow.getHandle(workflowIdFor(runId));
-      feed = new RunFeed(handle, this.log.child(runFields(runId)), () => {
-        if (this.feeds.get(runId) === feed) this.feeds.delete(runId);
-      });
-      this.feeds.set(runId, feed);
+  /** The run's feed; `firstPoll` is a poll already sent with this feed's id (by the run's start). */
+  get(runId: string, firstPoll?: Promise<EventBatch>): RunFeed {
+    const existing = this.feeds.get(runId);
+    if (existing) {
+      if (firstPoll) existing.adopt(firstPoll);
+      return existing;
     }
+    const handle = this.client.workflow.getHandle(workflowIdFor(runId));
+    const feed: RunFeed = new RunFeed(
+      handle,
+      this.feedId,
+      this.log.child(runFields(runId)),
+      () => {
+        if (this.feeds.get(runId) === feed) this.feeds.delete(runId);
+      },
+      firstPoll,
+    );
+    this.feeds.set(runId, feed);
     return feed;
   }
 }

@@ -1,27 +1,43 @@
 /**
  * Validates a POST /v1/agents/heroku body and starts (or, with an
- * Idempotency-Key, attaches to) the run's workflow; returns the run id. The
- * tools are validated by the catalogue (catalog/), whose ToolValidationError
- * the app answers with a 400.
+ * Idempotency-Key, attaches to) the run's workflow; returns the run id and
+ * the run's first stream poll, which rides on the start (update-with-start:
+ * one request to Temporal, and the first workflow task already holds the
+ * poll). The tools are validated by the catalogue (catalog/), whose
+ * ToolValidationError the app answers with a 400.
  */
 import { createHash } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowUpdateStage, type Client } from '@temporalio/client';
 import { resolveTools, type ToolCatalog } from '../catalog/resolve-tools';
 import type { ApiConfig } from '../common/config';
 import { newRunId, runIdForIdempotencyKey, workflowIdFor } from '../common/run-ids';
 import { agentRequestSchema, describeIssue, type AgentRequest } from '../contract/request-schema';
-import { AGENT_RUN_WORKFLOW, TASK_QUEUE, type AgentRunInput, type AgentRunWorkflow } from '../contract/run-contract';
+import {
+  AGENT_RUN_WORKFLOW,
+  TASK_QUEUE,
+  waitForEventsUpdate,
+  type AgentRunInput,
+  type AgentRunWorkflow,
+  type EventBatch,
+} from '../contract/run-contract';
 import { AGENT_API_KEY_ID, AGENT_MODEL, AGENT_TOOLS, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
 import { ApiError, invalidRequest } from './api-error';
+import { POLL_TIMEOUT_MS } from './run-feeds';
+
+export interface StartedRun {
+  runId: string;
+  /** The answer to the stream poll sent with the start (after offset -1, with `feed`); absent when the run had already ended. */
+  firstPoll?: Promise<EventBatch>;
+}
 
 export async function startRun(
   client: Client,
   config: ApiConfig,
   catalog: ToolCatalog,
   body: unknown,
-  who: { apiKeyId: string; idempotencyKey?: string },
+  who: { apiKeyId: string; idempotencyKey?: string; feed: string },
   searchAttributes: boolean,
-): Promise<string> {
+): Promise<StartedRun> {
   const request = parseRequest(body);
   const input: Omit<AgentRunInput, 'runId'> = {
     model: chooseModel(config, request.model),
@@ -34,6 +50,7 @@ export async function startRun(
       stop: request.stop,
     },
     maxModelCalls: config.maxModelCalls,
+    parallelToolCalls: config.parallelToolCalls,
     searchAttributes,
   };
   const key = who.idempotencyKey?.trim();
@@ -41,36 +58,45 @@ export async function startRun(
   const runId = key ? runIdForIdempotencyKey(who.apiKeyId, key) : newRunId();
   const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
 
+  const startWorkflowOperation = new WithStartWorkflowOperation<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
+    taskQueue: TASK_QUEUE,
+    workflowId: workflowIdFor(runId),
+    args: [{ runId, ...input }],
+    memo: { requestHash, apiKeyId: who.apiKeyId, model: input.model },
+    staticSummary: summaryOf(input),
+    ...(searchAttributes
+      ? {
+          typedSearchAttributes: [
+            { key: AGENT_MODEL, value: input.model },
+            { key: AGENT_API_KEY_ID, value: who.apiKeyId },
+            { key: AGENT_TOOLS, value: input.tools.map((t) => t.name) },
+            { key: AGENT_TOTAL_TOKENS, value: 0 },
+          ],
+        }
+      : {}),
+    ...(key ? { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } : { workflowIdConflictPolicy: 'FAIL' }),
+  });
+  let firstPoll: Promise<EventBatch> | undefined;
   try {
-    await client.workflow.start<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
-      taskQueue: TASK_QUEUE,
-      workflowId: workflowIdFor(runId),
-      args: [{ runId, ...input }],
-      memo: { requestHash, apiKeyId: who.apiKeyId, model: input.model },
-      staticSummary: summaryOf(input),
-      ...(searchAttributes
-        ? {
-            typedSearchAttributes: [
-              { key: AGENT_MODEL, value: input.model },
-              { key: AGENT_API_KEY_ID, value: who.apiKeyId },
-              { key: AGENT_TOOLS, value: input.tools.map((t) => t.name) },
-              { key: AGENT_TOTAL_TOKENS, value: 0 },
-            ],
-          }
-        : {}),
-      ...(key ? { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } : {}),
+    const poll = await client.workflow.startUpdateWithStart(waitForEventsUpdate, {
+      args: [{ after: -1, timeoutMs: POLL_TIMEOUT_MS, feed: who.feed }],
+      startWorkflowOperation,
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
     });
+    firstPoll = poll.result();
+    firstPoll.catch(() => undefined); // the feed reads its outcome; with a 409 below, nobody does
   } catch (err) {
+    // With a key, a run that already ended cannot take the poll: attach to it all the same.
     if (!(key && err instanceof WorkflowExecutionAlreadyStartedError)) throw cannotStart(err);
   }
-  if (!key) return runId;
+  if (!key) return { runId, firstPoll };
 
   // With a key, the run may be an earlier one: it must have been started by the same body.
   const existing = await client.workflow.getHandle(workflowIdFor(runId)).describe();
   if (existing.memo?.requestHash !== requestHash) {
     throw new ApiError(409, 'idempotency_error', 'Idempotency-Key was already used with a different request body');
   }
-  return runId;
+  return { runId, firstPoll };
 }
 
 function parseRequest(body: unknown): AgentRequest {

@@ -1,323 +1,236 @@
 /**
- * `npm run bench`: what the orchestration itself costs. It starts the same
- * stack as the tests (a real Temporal dev server, the worker and API processes,
- * the model double answering with 0 ms latency, the Heroku double running each
- * dyno command with a real `bash -c` behind a TLS rendezvous) and prints
- * figures only: there is nothing to pass or fail. All traffic stays on 127.0.0.1.
- * Speed targets live here, never in the tests: e.g. how long a warm Go build
- * of code_exec_go takes in the sandbox.
+ * `npm run bench`: where a durable agent step's time goes. It starts each
+ * system with the same doubles (the model API answering at once unless a row
+ * says otherwise; `dyno_run_command 'echo ok'` through the Heroku double's
+ * TLS rendezvous and a real `bash -c`), drives it over HTTP from this process
+ * and prints figures only: there is nothing to pass or fail. All traffic
+ * stays on 127.0.0.1.
  *
- * The Temporal server keeps its state in memory, unless
- * BENCH_SQLITE_SYNCHRONOUS (OFF, NORMAL or FULL) asks for a SQLite file, as
- * `npm start` uses, with that `synchronous` setting: to compare their cost.
+ *   npm run bench                      every row (several minutes)
+ *   npm run bench -- --rows ours,plain only these rows (see ROWS)
+ *   npm run bench -- --json            one JSON document instead of tables
  */
 import * as os from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { oneOf, optional } from '../common/env';
-import { readStream, type Frame } from '../test/support/sse';
-import { startStack, type Stack } from '../test/support/stack';
+import { parseArgs } from 'node:util';
+import { workerConfig } from '../common/config';
+import { startDevServer } from '../dev/dev-server';
+import { workerTuning } from '../worker/worker';
+import { locateTemporalCli } from '../dev/temporal-cli';
+import { engineFloorLatency } from './engine-floor/latency';
+import { growth, type GrowthFigures } from './growth';
+import { BUDGET_MS, burst, latency, openRuns, SIZES, type BurstFigures, type LatencyFigures, type OpenRunsFigures, type Stat } from './measure';
+import { startOurs, startPlain, type ServerMode, type Shape } from './systems';
 
-const SETTINGS = {
-  warmupRuns: 5,
-  sequentialRuns: 50,
-  stepRuns: 3,
-  stepsPerRun: 20,
-  concurrentRuns: 200,
-  inFlight: 20,
-  requestTimeoutMs: 30_000,
-  warmGoRuns: 5,
+/** Every row the bench can print, in the order it measures them. */
+const ROWS = {
+  plain: 'the same HTTP contract as a plain, non-durable loop (no Temporal)',
+  floor: 'engine floor: a trivial workflow, one no-op activity and one stream poll per step (in-memory server)',
+  ours: 'durable-agents, in-memory dev server, separate API and worker processes',
+  'ours-sqlite': 'durable-agents, SQLite dev server, separate API and worker processes',
+  'aio-memory': 'durable-agents, all in one process (npm start), in-memory dev server',
+  aio: 'durable-agents as `npm start` runs it: one process, embedded SQLite dev server',
+  growth: `step 1 vs step ${SIZES.growthSteps} of one run, ${SIZES.growthOutputBytes} B of tool output per step (in-memory, separate)`,
+  burst: `${SIZES.burstRuns} runs at once, model answering after ${SIZES.burstModelDelayMs / 1000} s, one tool call each (in-memory, separate)`,
+  rss: `RSS of the API and the worker at ${SIZES.rssOpenRuns.join(' and ')} open runs, model answering after ${SIZES.rssModelDelayMs / 1000} s`,
+} as const;
+type Row = keyof typeof ROWS;
+
+const LATENCY_SYSTEMS: Partial<Record<Row, { server: ServerMode; shape: Shape }>> = {
+  ours: { server: 'memory', shape: 'separate' },
+  'ours-sqlite': { server: 'sqlite', shape: 'separate' },
+  'aio-memory': { server: 'memory', shape: 'all-in-one' },
+  aio: { server: 'sqlite', shape: 'all-in-one' },
 };
-/** Each phase stops starting runs once its budget is spent, so the whole bench stays within a few minutes. */
-const BUDGET_MS = { warmup: 15_000, sequential: 60_000, steps: 45_000, concurrent: 90_000, go: 60_000 };
-/** A Go call's ttl: the first one on a machine without a build cache compiles the standard library. */
-const GO_TTL_SECONDS = 120;
-const WATCHDOG_MS = 8 * 60_000;
-const SQLITE_SYNCHRONOUS = optional(process.env, 'BENCH_SQLITE_SYNCHRONOUS')
-  ? oneOf(process.env, 'BENCH_SQLITE_SYNCHRONOUS', ['OFF', 'NORMAL', 'FULL'], 'NORMAL')
-  : undefined;
+/** Room for the longest run the rows script: the growth run's model calls. */
+const SERVICE_ENV = { MAX_MODEL_CALLS_PER_RUN: String(SIZES.growthSteps + 10) };
+const WATCHDOG_MS = 20 * 60_000;
 
-// Room for the step runs: stepsPerRun calls plus the final one that finds max_calls used up.
-const MAX_MODEL_CALLS = SETTINGS.stepsPerRun + 1;
-
-const dynoTool = (maxCalls: number) => ({
-  type: 'heroku_tool',
-  name: 'dyno_run_command',
-  runtime_params: {
-    target_app_name: 'bench-app',
-    max_calls: maxCalls,
-    tool_params: { cmd: 'echo ok', description: 'Prints ok on a one-off dyno' },
-  },
-});
-const request = (content: string, tools: unknown[] = []) => ({
-  model: 'bench-model',
-  messages: [{ role: 'user', content }],
-  ...(tools.length ? { tools } : {}),
-});
-
-interface TimedFrame {
-  frame: Frame;
-  /** ms since the POST was sent. */
-  at: number;
-  object?: string;
-  content?: string;
-}
-
-interface TimedRun {
-  status: number;
-  headersMs: number;
-  totalMs: number;
-  frames: TimedFrame[];
-}
-
-/** One POST, with the arrival time of every frame of its stream. */
-async function timedRun(stack: Stack, body: unknown): Promise<TimedRun> {
-  const t0 = performance.now();
-  const since = () => performance.now() - t0;
-  const res = await fetch(`${stack.apiUrl}/v1/agents/heroku`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${stack.apiKey}` },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(SETTINGS.requestTimeoutMs),
-  });
-  const headersMs = since();
-  const frames: TimedFrame[] = [];
-  await readStream(res, {
-    onFrame: (frame) => {
-      const at = since();
-      const message = frame.event === 'message' ? JSON.parse(frame.data) : undefined;
-      frames.push({ frame, at, object: message?.object, content: message?.choices?.[0]?.message?.content ?? undefined });
-    },
-  });
-  return { status: res.status, headersMs, totalMs: since(), frames };
-}
-
-/** A run that streamed its events and ended with `done` and no `error` frame. */
-function completed(run: TimedRun): boolean {
-  const events = run.frames.map((f) => f.frame.event);
-  return run.status === 200 && events.at(-1) === 'done' && !events.includes('error');
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!;
+interface Results {
+  machine: Record<string, string>;
+  latency: Partial<Record<Row, LatencyFigures>>;
+  growth?: GrowthFigures | 'failed';
+  burst?: BurstFigures;
+  rss?: OpenRunsFigures[];
 }
 
 const loadAverage = () =>
   os
     .loadavg()
-    .map((l) => l.toFixed(1))
+    .map((l) => l.toFixed(2))
     .join(' / ');
-const ms = (v: number) => (Number.isNaN(v) ? 'n/a' : `${v.toFixed(1)} ms`);
-const p50p95 = (values: number[]) => `p50 ${ms(percentile(values, 50))}   p95 ${ms(percentile(values, 95))}   (n=${values.length})`;
 
-function table(title: string, rows: [string, string][]): void {
-  const width = Math.max(...rows.map(([k]) => k.length));
-  console.log(`\n${title}`);
-  for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
+function parseRows(): { rows: Row[]; json: boolean } {
+  const { values } = parseArgs({ options: { rows: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const asked = values.rows ? values.rows.split(',').map((r) => r.trim()) : Object.keys(ROWS);
+  const unknown = asked.filter((r) => !(r in ROWS));
+  if (unknown.length) throw new Error(`unknown row(s) ${unknown.join(', ')}; rows: ${Object.keys(ROWS).join(', ')}`);
+  return { rows: (Object.keys(ROWS) as Row[]).filter((r) => asked.includes(r)), json: values.json };
 }
 
-/** Runs `body` one at a time, up to `count` times or until the budget is spent. */
-async function sequential(stack: Stack, count: number, budgetMs: number, body: unknown): Promise<{ runs: TimedRun[]; failed: number }> {
-  const deadline = performance.now() + budgetMs;
-  const runs: TimedRun[] = [];
-  let failed = 0;
-  for (let i = 0; i < count && performance.now() < deadline; i++) {
-    const run = await timedRun(stack, body).catch(() => undefined);
-    if (run && completed(run)) runs.push(run);
-    else failed++;
-  }
-  return { runs, failed };
+/** The systems running now, stopped on SIGINT/SIGTERM so no server or service process outlives the bench. */
+const running = new Set<{ stop(): Promise<void> }>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void Promise.allSettled([...running].map((s) => s.stop())).finally(() => process.exit(130)));
 }
 
-async function firstEvent(stack: Stack) {
-  const body = request('Hello, bench!');
-  await sequential(stack, SETTINGS.warmupRuns, BUDGET_MS.warmup, body);
-  const { runs, failed } = await sequential(stack, SETTINGS.sequentialRuns, BUDGET_MS.sequential, body);
-  const firstFrame = runs.map((r) => r.frames.find((f) => f.frame.id === '0')!.at);
-  return { runs, failed, firstFrame, headers: runs.map((r) => r.headersMs), total: runs.map((r) => r.totalMs) };
-}
-
-/** Steps of LOOP runs: the model calls the tool at every turn until max_calls is used up. */
-async function agentSteps(stack: Stack) {
-  const N = SETTINGS.stepsPerRun;
-  const body = request('LOOP dyno_run_command {}', [dynoTool(N)]);
-  const deadline = performance.now() + BUDGET_MS.steps;
-  const step: number[] = [];
-  const tool: number[] = [];
-  const model: number[] = [];
-  const atDouble: number[] = [];
-  let failed = 0;
-  for (let r = 0; r < SETTINGS.stepRuns && performance.now() < deadline; r++) {
-    const seen = stack.model.requests.length;
-    const run = await timedRun(stack, body).catch(() => undefined);
-    const calls = stack.model.requests.slice(seen); // runs are sequential: these are this run's model calls
-    const chats = run?.frames.filter((f) => f.object === 'chat.completion') ?? [];
-    const tools = run?.frames.filter((f) => f.object === 'tool.completion') ?? [];
-    // Expected: N+1 model calls, N tool calls that ran ("ok"), then the refused one and the run-limit error.
-    const ran = tools.slice(0, N).every((t) => t.content === "Tool 'dyno_run_command' returned result: ok");
-    if (!run || run.status !== 200 || chats.length !== N + 1 || tools.length !== N + 1 || calls.length !== N + 1 || !ran) {
-      failed++;
-      continue;
-    }
-    for (let k = 0; k < N; k++) {
-      step.push(chats[k + 1]!.at - chats[k]!.at);
-      tool.push(tools[k]!.at - chats[k]!.at);
-      model.push(chats[k + 1]!.at - tools[k]!.at);
-      atDouble.push(calls[k + 1]!.time - calls[k]!.time);
-    }
-  }
-  return { step, tool, model, atDouble, failed };
-}
-
-/** `concurrentRuns` runs with one tool call each, `inFlight` at a time. */
-async function underLoad(stack: Stack) {
-  const body = request('CALL dyno_run_command {}', [dynoTool(1)]);
-  const deadline = performance.now() + BUDGET_MS.concurrent;
-  const latencies: number[] = [];
-  let started = 0;
-  let failed = 0;
-  const t0 = performance.now();
-  const lane = async () => {
-    while (started < SETTINGS.concurrentRuns && performance.now() < deadline) {
-      started++;
-      const run = await timedRun(stack, body).catch(() => undefined);
-      const answered = run?.frames.some((f) => f.content === "Done: Tool 'dyno_run_command' returned result: ok");
-      if (run && completed(run) && answered) latencies.push(run.totalMs);
-      else failed++;
-    }
-  };
-  await Promise.all(Array.from({ length: SETTINGS.inFlight }, lane));
-  const wallMs = performance.now() - t0;
-  return { latencies, failed, wallMs, perSecond: latencies.length / (wallMs / 1000) };
-}
-
-/** Whether a code_exec tool message says the program printed 42. */
-function printed42(content: string | undefined): boolean {
+async function withSystem<T extends { stop(): Promise<void> }, R>(start: () => Promise<T>, use: (system: T) => Promise<R>): Promise<R> {
+  const system = await start();
+  running.add(system);
   try {
-    const result = JSON.parse((content ?? '').replace(/^Tool '[^']*' returned result: /, ''));
-    return JSON.parse(result.content[0].text).stdout === '42\n';
-  } catch {
-    return false;
+    return await use(system);
+  } finally {
+    running.delete(system);
+    await system.stop();
   }
 }
 
-/** code_exec_go in the local sandbox: a first call (which builds the Go cache if this machine has none), then warm ones. */
-async function goBuilds(stack: Stack) {
-  const code = 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println(6 * 7) }\n';
-  const body = request(`CALL code_exec_go ${JSON.stringify({ code })}`, [
-    { type: 'heroku_tool', name: 'code_exec_go', runtime_params: { ttl_seconds: GO_TTL_SECONDS } },
-  ]);
-  const toolPart = async () => {
-    const t0 = performance.now();
-    const res = await fetch(`${stack.apiUrl}/v1/agents/heroku`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${stack.apiKey}` },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout((GO_TTL_SECONDS + 30) * 1000),
-    });
-    const frames: TimedFrame[] = [];
-    await readStream(res, {
-      onFrame: (frame) => {
-        const message = frame.event === 'message' ? JSON.parse(frame.data) : undefined;
-        frames.push({ frame, at: performance.now() - t0, object: message?.object, content: message?.choices?.[0]?.message?.content });
-      },
-    });
-    const call = frames.find((f) => f.object === 'chat.completion');
-    const tool = frames.find((f) => f.object === 'tool.completion');
-    return call && tool && printed42(tool.content) ? tool.at - call.at : undefined;
+async function measure(rows: Row[], progress: (msg: string) => void): Promise<Results> {
+  const cpus = os.cpus();
+  const results: Results = {
+    machine: {
+      cores: `${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown'}`,
+      memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+      node: process.version,
+      loadAtStart: loadAverage(),
+    },
+    latency: {},
   };
-  const first = await toolPart().catch(() => undefined);
-  const deadline = performance.now() + BUDGET_MS.go;
-  const warm: number[] = [];
-  let failed = first === undefined ? 1 : 0;
-  for (let i = 0; i < SETTINGS.warmGoRuns && performance.now() < deadline; i++) {
-    const ms = await toolPart().catch(() => undefined);
-    if (ms === undefined) failed++;
-    else warm.push(ms);
+  if (rows.includes('plain')) {
+    progress('plain loop');
+    results.latency.plain = await withSystem(() => startPlain(SERVICE_ENV), latency);
   }
-  return { first, warm, failed };
+  if (rows.includes('floor')) {
+    progress('engine floor');
+    results.latency.floor = await withSystem(
+      async () => await startDevServer({ cliPath: await locateTemporalCli() }),
+      // The worker settings of ours (model-call slots; the floor's no-op activity stands for the model call).
+      (server) => engineFloorLatency(server.address, workerTuning(workerConfig().modelCallSlots)),
+    );
+  }
+  for (const row of rows) {
+    const system = LATENCY_SYSTEMS[row];
+    if (!system || row === 'ours') continue;
+    progress(row);
+    results.latency[row] = await withSystem(() => startOurs(system.server, system.shape, SERVICE_ENV), latency);
+  }
+  const onOurs = rows.filter((r) => ['ours', 'growth', 'burst', 'rss'].includes(r));
+  if (onOurs.length) {
+    await withSystem(
+      () => startOurs('memory', 'separate', SERVICE_ENV),
+      async (system) => {
+        if (rows.includes('ours')) {
+          progress('ours');
+          results.latency.ours = await latency(system);
+        }
+        if (rows.includes('growth')) {
+          progress('growth');
+          results.growth = (await growth(system).catch((err: unknown) => console.error(`bench: growth: ${String(err)}`))) ?? 'failed';
+        }
+        if (rows.includes('burst')) {
+          progress('burst');
+          results.burst = await burst(system, SIZES.burstRuns, SIZES.burstModelDelayMs);
+        }
+        if (rows.includes('rss')) {
+          results.rss = [];
+          for (const count of SIZES.rssOpenRuns) {
+            progress(`rss at ${count} open runs`);
+            results.rss.push(await openRuns(system, count, SIZES.rssModelDelayMs));
+          }
+        }
+      },
+    );
+  }
+  results.machine.loadAtEnd = loadAverage();
+  return results;
+}
+
+// ---------------------------------------------------------------- printing
+
+const ms = (v: number) => (Number.isNaN(v) ? 'n/a' : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(1)} ms`);
+const pair = (s: Stat) => `${ms(s.p50)} / ${ms(s.p95)}`;
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+
+function table(title: string, head: string[], body: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  console.log(`\n${title}\n${line(head)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of body) console.log(line(r));
+}
+
+function print(results: Results): void {
+  console.log(
+    'Machine: ' +
+      Object.entries(results.machine)
+        .map(([k, v]) => `${k} ${v}`)
+        .join('; '),
+  );
+  const plainStep = results.latency.plain?.step.p50;
+  const floorStep = results.latency.floor?.step.p50;
+  const latencyRows = (Object.keys(results.latency) as Row[]).map((row) => {
+    const f = results.latency[row]!;
+    const minus = (base: number | undefined) => (base === undefined || row === 'plain' ? '' : `+${ms(f.step.p50 - base)}`);
+    return [
+      row,
+      pair(f.firstEvent),
+      pair(f.step),
+      minus(plainStep),
+      row === 'floor' ? '' : minus(floorStep),
+      `${f.load.perSecond.toFixed(1)}`,
+      pair(f.load.run),
+      `${f.failed.firstEvent + f.failed.steps + f.load.failed}`,
+    ];
+  });
+  if (latencyRows.length) {
+    table(
+      "Latency (p50 / p95). Step = one model call + one tool call, between consecutive chat.completion events; the floor's step is two of its steps.",
+      ['row', 'first event', 'agent step', 'step − plain', 'step − floor', 'runs/s @20', 'run @20', 'failed'],
+      latencyRows,
+    );
+  }
+  if (results.growth === 'failed') console.log('\nGrowth: the run failed');
+  else if (results.growth) {
+    const g = results.growth;
+    table(
+      `Growth: one run of ${g.steps} steps, ${SIZES.growthOutputBytes} B tool output each (p50 of steps 1–10 and ${g.steps - 9}–${g.steps})`,
+      ['', `steps 1–10`, `steps ${g.steps - 9}–${g.steps}`, 'mean'],
+      [
+        ['step time', ms(g.stepMs.first), ms(g.stepMs.last), ''],
+        ['history bytes per step', kb(g.historyBytesPerStep.first), kb(g.historyBytesPerStep.last), kb(g.historyBytesPerStep.mean)],
+        ['executions (continue-as-new)', '', '', String(g.executions)],
+        ['payload store growth', '', '', kb(g.payloadStoreBytes)],
+      ],
+    );
+  }
+  if (results.burst) {
+    const b = results.burst;
+    table(`Burst: ${b.runs} runs at once (p50 / p95)`, ['first event', 'run', 'lost'], [[pair(b.firstEvent), pair(b.run), String(b.lost)]]);
+  }
+  if (results.rss) {
+    table(
+      'Memory: peak RSS while the runs are open',
+      ['open runs', ...Object.keys(results.rss[0]?.peakRss ?? {}), 'all open after', 'lost'],
+      results.rss.map((r) => [String(r.openRuns), ...Object.values(r.peakRss).map(mb), ms(r.allOpenMs), String(r.lost)]),
+    );
+  }
+  console.log(
+    `\nRows: ${Object.entries(ROWS)
+      .map(([k, v]) => `\n  ${k}: ${v}`)
+      .join('')}`,
+  );
 }
 
 async function main() {
+  const { rows, json } = parseRows();
   const watchdog = setTimeout(() => {
-    console.error(`bench: still running after ${WATCHDOG_MS / 1000} s; giving up`);
+    console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min; giving up`);
     process.exit(1);
   }, WATCHDOG_MS);
-
-  const cpus = os.cpus();
-  table('Machine', [
-    ['cores', `${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown'}`],
-    ['memory', `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`],
-    ['os', `${os.type()} ${os.release()} ${os.arch()}`],
-    ['node', process.version],
-    ['load average', `${loadAverage()} (1/5/15 min) at the start: other work on this machine skews every figure`],
-  ]);
-  table('Settings', [
-    ['temporal server', SQLITE_SYNCHRONOUS ? `SQLite file, journal_mode=WAL, synchronous=${SQLITE_SYNCHRONOUS}` : 'in memory'],
-    ['model double latency', '0 ms (scriptedAgent)'],
-    ['tool', "dyno_run_command 'echo ok' via the Heroku double (TLS rendezvous + bash -c)"],
-    ['first event', `${SETTINGS.warmupRuns} warm-up + ${SETTINGS.sequentialRuns} sequential no-tool runs`],
-    [
-      'agent steps',
-      `${SETTINGS.stepRuns} runs x ${SETTINGS.stepsPerRun} steps (LOOP, max_calls ${SETTINGS.stepsPerRun}, MAX_MODEL_CALLS_PER_RUN ${MAX_MODEL_CALLS})`,
-    ],
-    ['load', `${SETTINGS.concurrentRuns} runs, ${SETTINGS.inFlight} in flight, 1 tool call each`],
-    ['code_exec_go', `a first call, then up to ${SETTINGS.warmGoRuns} warm ones (ttl ${GO_TTL_SECONDS} s), in the local sandbox`],
-    [
-      'budgets',
-      `${BUDGET_MS.sequential / 1000} s / ${BUDGET_MS.steps / 1000} s / ${BUDGET_MS.concurrent / 1000} s per phase (+${BUDGET_MS.warmup / 1000} s warm-up), ${SETTINGS.requestTimeoutMs / 1000} s per request`,
-    ],
-  ]);
-
-  const t0 = performance.now();
-  const stack = await startStack({
-    apiEnv: { MAX_MODEL_CALLS_PER_RUN: String(MAX_MODEL_CALLS) },
-    ...(SQLITE_SYNCHRONOUS ? { persistent: true, sqliteSynchronous: SQLITE_SYNCHRONOUS } : {}),
-  });
-  const startupMs = performance.now() - t0;
-  process.once('SIGINT', () => void stack.stop().finally(() => process.exit(130)));
-  try {
-    const first = await firstEvent(stack);
-    table('1. POST -> first event (no-tool run; stack started in ' + (startupMs / 1000).toFixed(1) + ' s)', [
-      ['response headers', p50p95(first.headers)],
-      ['first id:0 frame', p50p95(first.firstFrame)],
-      ['whole run (done frame)', p50p95(first.total)],
-      ['failed runs', String(first.failed)],
-    ]);
-
-    const steps = await agentSteps(stack);
-    table('2. One agent step = one model call + one tool call (between consecutive chat.completion events)', [
-      ['step', p50p95(steps.step)],
-      ['  tool part', `${p50p95(steps.tool)}   chat.completion -> tool.completion`],
-      ['  model part', `${p50p95(steps.model)}   tool.completion -> next chat.completion`],
-      ['step at the model double', `${p50p95(steps.atDouble)}   between consecutive model requests (no stream delivery)`],
-      ['failed runs', String(steps.failed)],
-    ]);
-
-    const load = await underLoad(stack);
-    table(`3. Load: ${SETTINGS.inFlight} concurrent runs, one tool call each`, [
-      ['throughput', `${load.perSecond.toFixed(1)} runs/s (${load.latencies.length} runs in ${(load.wallMs / 1000).toFixed(1)} s)`],
-      ['run latency (POST -> done)', p50p95(load.latencies)],
-      ['failed runs', String(load.failed)],
-    ]);
-    const go = await goBuilds(stack);
-    table('4. code_exec_go in the local sandbox (tool part: chat.completion -> tool.completion)', [
-      ['first call', `${go.first === undefined ? 'failed' : ms(go.first)}   builds the Go cache if this machine has none yet`],
-      ['warm calls', p50p95(go.warm)],
-      ['failed runs', String(go.failed)],
-    ]);
-
-    console.log(
-      '\nThe tool part includes scheduling the tool activity, the dyno double (Platform API call, TLS rendezvous,\n' +
-        'a real `bash -c`), the workflow task that records the result and the stream delivery; the model part\n' +
-        'includes the model activity and its HTTP call to the 0 ms double. Everything shares this machine.',
-    );
-    console.log(`Load average at the end: ${loadAverage()} (1/5/15 min).`);
-  } finally {
-    await stack.stop();
-    clearTimeout(watchdog);
-  }
+  const started = Date.now();
+  const results = await measure(rows, (msg) => console.error(`bench: ${msg} (${((Date.now() - started) / 1000).toFixed(0)} s)`));
+  clearTimeout(watchdog);
+  if (json) console.log(JSON.stringify({ budgetsMs: BUDGET_MS, sizes: SIZES, ...results }, null, 2));
+  else print(results);
 }
 
 main().catch((err) => {

@@ -94,6 +94,8 @@ export interface ApiConfig {
   mcpMaxTtlSeconds: number;
   payloadStoreDir: string;
   toolSchemas: ToolSchemaLimits;
+  /** How many tool calls of one model reply a run runs at once (MAX_PARALLEL_TOOL_CALLS). */
+  parallelToolCalls: number;
 }
 
 export function apiConfig(env: Env = process.env): ApiConfig {
@@ -121,6 +123,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     mcpMaxTtlSeconds: positiveInt(env, 'MCP_MAX_TTL_SECONDS', 120),
     payloadStoreDir: payloadStoreDir(env),
     toolSchemas: toolSchemaLimits(env),
+    parallelToolCalls: positiveInt(env, 'MAX_PARALLEL_TOOL_CALLS', 4),
   };
 }
 
@@ -243,6 +246,12 @@ export interface WorkerConfig {
   payloadStoreDir: string;
   postgres: PostgresSettings;
   toolSchemas: ToolSchemaLimits;
+  /** Model calls this worker runs at once (MAX_CONCURRENT_MODEL_CALLS): they wait on the network. */
+  modelCallSlots: number;
+  /** Tool calls this worker runs at once (MAX_CONCURRENT_TOOL_CALLS): sandboxed ones take CPU. */
+  toolCallSlots: number;
+  /** Conversations of model calls kept in memory (CONVERSATION_CACHE_MB), so each call is given only new messages. */
+  conversationCacheBytes: number;
 }
 
 /** The variable that holds the database URL of a `db_attachment`, as Heroku names config vars. */
@@ -274,6 +283,9 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     payloadStoreDir: payloadStoreDir(env),
     postgres: postgresSettings(env),
     toolSchemas: toolSchemaLimits(env),
+    modelCallSlots: positiveInt(env, 'MAX_CONCURRENT_MODEL_CALLS', 200),
+    toolCallSlots: positiveInt(env, 'MAX_CONCURRENT_TOOL_CALLS', 50),
+    conversationCacheBytes: positiveInt(env, 'CONVERSATION_CACHE_MB', 64) * 2 ** 20,
   };
 }
 

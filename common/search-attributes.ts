@@ -37,13 +37,14 @@ const SAMPLE_VALUE: Record<SearchAttributeType, string> = {
 
 /**
  * Adds the attributes the namespace lacks, and resolves once a run can use
- * them. Rejects with the connection's own error when Temporal cannot be reached.
+ * them; resolves to the names it added. Rejects with the connection's own
+ * error when Temporal cannot be reached.
  */
 export async function ensureSearchAttributes(
   connection: Pick<ConnectionLike, 'operatorService' | 'workflowService'>,
   namespace: string,
   keys: readonly Key[] = SEARCH_ATTRIBUTE_KEYS,
-): Promise<void> {
+): Promise<string[]> {
   const existing = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
   const missing: Record<string, number> = {};
   for (const key of keys) {
@@ -56,7 +57,7 @@ export async function ensureSearchAttributes(
       );
     }
   }
-  if (Object.keys(missing).length === 0) return;
+  if (Object.keys(missing).length === 0) return [];
   try {
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
   } catch (err) {
@@ -68,6 +69,7 @@ export async function ensureSearchAttributes(
     );
   }
   await untilUsable(connection.workflowService, namespace, keys);
+  return Object.keys(missing);
 }
 
 /** Resolves once a visibility query that names every attribute is accepted. */

@@ -8,6 +8,12 @@ import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { AssistantMessage, ChatMessage, CompletionEvent, ErrorBody, Usage } from './wire';
 
 export const TASK_QUEUE = 'durable-agents';
+/**
+ * Tool calls of runs started by this version go to their own task queue, so
+ * a worker sizes them apart from model calls (which wait on the network and
+ * stay on TASK_QUEUE, where the server can hand them out eagerly).
+ */
+export const TOOL_TASK_QUEUE = 'durable-agents-tools';
 
 /** The workflow type of a run (workflows/agent-run.ts). */
 export const AGENT_RUN_WORKFLOW = 'agentRun';
@@ -59,6 +65,8 @@ export interface AgentRunInput {
   tools: ResolvedTool[];
   inference: InferenceParams;
   maxModelCalls: number;
+  /** How many tool calls of one model reply run at once (MAX_PARALLEL_TOOL_CALLS); runs started before it run them one by one. */
+  parallelToolCalls?: number;
   /** Whether the custom search attributes are registered, so the run may update them. */
   searchAttributes: boolean;
   /** State handed over by continue-as-new. */
@@ -75,6 +83,8 @@ export interface CarriedState {
   toolCallPosition: number;
   usage: Usage;
   created: number;
+  /** How many messages of the conversation earlier model calls were given (with conversation-by-reference). */
+  knownToModel?: number;
 }
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -98,6 +108,24 @@ export interface EventBatch {
   earlier?: string;
   /** Set when this execution is handing over to a new one: poll again. */
   continuing?: boolean;
+  /** Set when a newer poll of the same feed, or too many waiting polls, released this one before it had events. */
+  superseded?: boolean;
+}
+
+/**
+ * The stream polls one execution keeps waiting at most: a newer poll releases
+ * the oldest beyond this, so a run never reaches Temporal's limit of 10
+ * Updates in flight (one slot is left for a poll on its way in).
+ */
+export const MAX_WAITING_POLLS = 8;
+
+export interface WaitForEventsArgs {
+  /** The last offset the caller has; -1 for none. */
+  after: number;
+  /** How long a run started before timer-less polls waits before answering with no events. */
+  timeoutMs: number;
+  /** The caller's feed (one per API process): its newer poll releases its older one still waiting. */
+  feed?: string;
 }
 
 export interface RunSummary {
@@ -112,17 +140,26 @@ export interface RunSummary {
   error: ErrorBody['error'] | null;
 }
 
-/** Long-poll: resolves as soon as there are events after `after` or the run ended, or after `timeoutMs`. */
-export const waitForEventsUpdate = defineUpdate<EventBatch, [{ after: number; timeoutMs: number }]>('waitForEvents');
+/** Long-poll: resolves as soon as there are events after `after` or the run ended (or, for older runs, after `timeoutMs`). */
+export const waitForEventsUpdate = defineUpdate<EventBatch, [WaitForEventsArgs]>('waitForEvents');
 /** Snapshot of the log after an offset (no history cost; used for finished runs). */
 export const eventsQuery = defineQuery<EventBatch, [{ after: number; limit?: number }]>('events');
 export const summaryQuery = defineQuery<RunSummary>('summary');
+/** The first `upTo` messages of the conversation: what a model call given only new messages reads on a cache miss. */
+export const conversationQuery = defineQuery<ChatMessage[], [{ upTo: number }]>('conversation');
 
 // ---------------------------------------------------------------- activities
 
 export interface ModelCallInput {
   model: string;
+  /** The conversation; with `known`, only the messages after its first `known`. */
   messages: ChatMessage[];
+  /**
+   * Set by runs that pass the conversation by reference: the first `known`
+   * messages are durable in the run already, and the activity takes them from
+   * its worker's cache or asks the workflow (conversationQuery).
+   */
+  known?: number;
   tools: FunctionDefinition[];
   params: InferenceParams;
 }

@@ -32,6 +32,31 @@ import type { SearchAttributeType } from '@temporalio/common';
 import { AppError } from '../common/errors';
 import { ensureSearchAttributes, SearchAttributeError } from '../common/search-attributes';
 
+/**
+ * Server settings that cut the round trips of an agent step; the same ones are
+ * in deploy/temporal/dynamicconfig.yaml for a real server (a unit test holds
+ * the two together). Each saves a hop a step would otherwise wait for:
+ * - eager activity execution: an activity scheduled by a workflow task comes
+ *   back in the answer to that task's completion, instead of through matching;
+ * - one task-queue partition: with the default four, a task and the poller
+ *   waiting for it may sit in different partitions and meet only after a
+ *   (rate-limited) forward to the root partition;
+ * - no forced search-attribute cache refresh: the CLI's dev server re-reads
+ *   the cluster metadata on every search-attribute read unless told otherwise.
+ *   Safe once ours are registered (startDevServer restarts the server once
+ *   when it had to add any, so the cache starts with them).
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, unknown>> = {
+  'system.enableActivityEagerExecution': true,
+  'matching.numTaskqueueReadPartitions': 1,
+  'matching.numTaskqueueWritePartitions': 1,
+  'system.forceSearchAttributesCacheRefreshOnRead': false,
+  // Our streams long-poll the run with an Update that waits up to 20 s (api/run-feeds.ts). The
+  // server logs every call slower than this threshold as a warning, and it counts such an Update
+  // as slow (it exempts only its own Poll* calls), so it would warn every 20 s while a client watches.
+  'rpc.slowRequestLoggingThreshold': '1m',
+};
+
 interface SearchAttributeKey {
   name: string;
   type: SearchAttributeType;
@@ -56,19 +81,11 @@ export interface DevServerOptions {
   logFile?: string;
   /** How long to wait for the server to serve; default 60 000 ms. */
   startTimeoutMs?: number;
-  /** Server dynamic config (`--dynamic-config-value KEY=JSON`), e.g. a low `limit.historyCount.suggestContinueAsNew`. */
+  /** Server dynamic config (`--dynamic-config-value KEY=JSON`) over DEV_SERVER_DYNAMIC_CONFIG, e.g. a low `limit.historyCount.suggestContinueAsNew`. */
   dynamicConfig?: Record<string, unknown>;
   /** SQLite's `synchronous` for `dbFile`; default NORMAL (see above). */
   sqliteSynchronous?: 'OFF' | 'NORMAL' | 'FULL';
 }
-
-/**
- * Our streams long-poll the run with an Update that waits up to 20 s
- * (api/run-feeds.ts). The server logs every call slower than this threshold as
- * a warning, and it counts such an Update as slow (it exempts only its own
- * Poll* calls), so it would warn every 20 s while a client watches a run.
- */
-const DEFAULT_DYNAMIC_CONFIG = { 'rpc.slowRequestLoggingThreshold': '1m' };
 
 export interface DevServer {
   /** `host:port` of the gRPC frontend, for `Connection.connect({ address })`. */
@@ -172,7 +189,8 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
   for (const key of opts.searchAttributes ?? []) {
     args.push('--search-attribute', `${key.name}=${CLI_TYPE[key.type]}`);
   }
-  for (const [key, value] of Object.entries({ ...DEFAULT_DYNAMIC_CONFIG, ...opts.dynamicConfig })) {
+  const dynamicConfig = { ...DEV_SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig };
+  for (const [key, value] of Object.entries(dynamicConfig)) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   args.push('--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', `synchronous=${opts.sqliteSynchronous ?? 'NORMAL'}`);
@@ -244,6 +262,7 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
     }
     // 2. Wait until it answers for every namespace, then reconcile search attributes.
     let lastErr: unknown;
+    const added: string[] = [];
     for (;;) {
       if (exited) throw earlyExit();
       if (Date.now() > deadline) {
@@ -258,7 +277,7 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
         }
         lastErr = undefined;
         for (const namespace of namespaces) {
-          if (opts.searchAttributes?.length) await ensureSearchAttributes(connection, namespace, opts.searchAttributes);
+          if (opts.searchAttributes?.length) added.push(...(await ensureSearchAttributes(connection, namespace, opts.searchAttributes)));
         }
         if (exited) throw earlyExit();
         break;
@@ -269,6 +288,11 @@ async function startOnce(opts: DevServerOptions, port: number): Promise<DevServe
       } finally {
         await connection?.close().catch(() => undefined);
       }
+    }
+    // Its search-attribute cache, if not refreshed on every read, started without the ones just added.
+    if (added.length && !dynamicConfig['system.forceSearchAttributesCacheRefreshOnRead']) {
+      await stop();
+      return await startOnce(opts, port);
     }
   } catch (err) {
     await stop('SIGKILL');

@@ -76,7 +76,7 @@ async function main() {
     stopping = true;
     say(`${signal}: shutting down`);
     void server.shutdown(); // open streams end cleanly; their clients resume after the restart
-    agent.worker.shutdown();
+    agent.shutdown();
     await workerDone.catch(() => undefined);
     await devServer?.stop();
     process.exit(0);

@@ -12,7 +12,8 @@ async function main() {
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful shutdown (SHUTDOWN_GRACE).
   installRuntime(log, level);
   const agent = await createAgentWorker(temporalConfig(), workerConfig(), log);
-  log.info(`polling task queue ${agent.worker.options.taskQueue}`, { taskQueue: agent.worker.options.taskQueue });
+  const taskQueues = [agent.worker.options.taskQueue, agent.tools.options.taskQueue];
+  log.info(`polling task queues ${taskQueues.join(' and ')}`, { taskQueues });
   await agent.run();
 }
 

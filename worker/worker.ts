@@ -3,7 +3,7 @@ import { createActivities } from '../activities';
 import type { TemporalConfig, WorkerConfig } from '../common/config';
 import type { Log } from '../common/log';
 import { dataConverter } from '../common/payload-store';
-import { TASK_QUEUE } from '../contract/run-contract';
+import { TASK_QUEUE, TOOL_TASK_QUEUE } from '../contract/run-contract';
 import { McpPool } from '../mcp/pool';
 import { createRunners } from '../runners/registry';
 import { CommandRuntime } from '../runtimes/command-runtime';
@@ -16,10 +16,32 @@ import { toolCallLogAttributes } from './tool-call-log';
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
 
+/**
+ * The options that size a worker, apart from its task queue: model calls on
+ * TASK_QUEUE (with the workflows), tool calls on TOOL_TASK_QUEUE, each with
+ * its own number of slots. The bench's engine floor runs on the same.
+ */
+export function workerTuning(slots: number) {
+  return {
+    maxConcurrentActivityTaskExecutions: slots,
+    // Cancellation reaches an activity only with a heartbeat's answer (activities/heartbeat.ts
+    // sends one every second): let each through, so a cancelled run stops its work within seconds.
+    maxHeartbeatThrottleInterval: '1 second',
+  } as const;
+}
+
 export interface AgentWorker {
+  /** Workflows and model calls (TASK_QUEUE). */
   worker: Worker;
-  /** Polls until the worker has shut down, then closes the MCP connections, removes the sandbox's cgroups, ends the document converters and closes the database pools. */
+  /** Tool calls (TOOL_TASK_QUEUE). */
+  tools: Worker;
+  /**
+   * Polls until both workers have shut down, then closes the MCP connections, removes the
+   * sandbox's cgroups, ends the document converters and closes the database pools.
+   */
   run(): Promise<void>;
+  /** Lets running activities finish (SHUTDOWN_GRACE), then stops both. */
+  shutdown(): void;
 }
 
 /** The worker, once its start-up checks have been logged (the Runtime must be installed: ./runtime.ts). */
@@ -42,25 +64,35 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     mcp,
   });
   const connection = await NativeConnection.connect(temporal.connectionOptions);
-  const worker = await Worker.create({
+  const common = {
     connection,
     namespace: temporal.namespace,
-    taskQueue: TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    // Both queues know both activities: runs started before TOOL_TASK_QUEUE schedule tools on TASK_QUEUE.
     activities: createActivities(config, runners),
     dataConverter: dataConverter(config.payloadStoreDir),
     shutdownGraceTime: SHUTDOWN_GRACE,
     interceptors: { activity: [toolCallLogAttributes] },
-    // Cancellation reaches an activity only with a heartbeat's answer (activities/heartbeat.ts
-    // sends one every second): let each through, so a cancelled run stops its work within seconds.
-    maxHeartbeatThrottleInterval: '1 second',
+  };
+  const worker = await Worker.create({
+    ...common,
+    ...workerTuning(config.modelCallSlots),
+    taskQueue: TASK_QUEUE,
+    workflowsPath: require.resolve('../workflows'),
   });
+  const tools = await Worker.create({ ...common, ...workerTuning(config.toolCallSlots), taskQueue: TOOL_TASK_QUEUE });
   return {
     worker,
+    tools,
     run: () =>
-      worker.run().finally(async () => {
-        await sandbox.close();
-        await Promise.all([mcp.close(), converter.close(), databases.close()]);
-      }),
+      Promise.all([worker.run(), tools.run()])
+        .then(() => undefined)
+        .finally(async () => {
+          await sandbox.close();
+          await Promise.all([mcp.close(), converter.close(), databases.close()]);
+        }),
+    shutdown: () => {
+      worker.shutdown();
+      tools.shutdown();
+    },
   };
 }

@@ -8,6 +8,7 @@
  * offset, so no history limit ends them.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -17,6 +18,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -25,8 +27,10 @@ import {
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import {
+  conversationQuery,
   eventsQuery,
   summaryQuery,
+  TOOL_TASK_QUEUE,
   UPSTREAM_ERROR,
   waitForEventsUpdate,
   type AgentActivities,
@@ -47,7 +51,9 @@ import {
   type ErrorBody,
   type ToolCall,
 } from '../contract/wire';
+import { boundedInOrder } from './bounded';
 import { EventLog } from './event-log';
+import { WaitingPolls } from './stream-polls';
 
 const MODEL_CALL_OPTIONS = {
   startToCloseTimeout: '5 minutes',
@@ -57,7 +63,42 @@ const MODEL_CALL_OPTIONS = {
 
 const { callModel, runTool } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
 
+/**
+ * What changed since runs started without the patch 'lean-steps', decided
+ * once when an execution starts: an execution replayed from an older history
+ * keeps the older behaviour to its end (or its continue-as-new). One patch
+ * for all of them: each patch costs a marker and a search-attribute upsert
+ * (TemporalChangeVersion) in every execution.
+ */
+function changesInThisExecution() {
+  const lean = patched('lean-steps');
+  return {
+    /** Stream polls wait without a durable timer; a newer poll of the same feed releases the older. */
+    timerlessPolls: lean,
+    /** AgentTotalTokens is upserted when an execution ends or continues-as-new, not after every model call. */
+    tokensAtEnd: lean,
+    /** A cancelled run waits until each activity acknowledges, so its history shows them cancelled. */
+    waitCancellation: lean,
+    /** The tool calls of one reply run at once (bounded), on the tool task queue. */
+    parallelTools: lean,
+    /** A model call gets only the messages it has not been given before (ModelCallInput.known). */
+    conversationByReference: lean,
+  };
+}
+type Changes = ReturnType<typeof changesInThisExecution>;
+
+interface PlannedToolCall {
+  call: ToolCall;
+  /** Position of the call in the run (TOOL_CALL_ID). */
+  position: number;
+  /** The tool and which of its max_calls this is, unless the call was refused. */
+  run?: { tool: ResolvedTool; nth: number };
+  /** The payload of a call that is not run. */
+  refusal?: string;
+}
+
 export const agentRun: AgentRunWorkflow = async function agentRun(input) {
+  const changes = changesInThisExecution();
   const info = workflowInfo();
   const state: CarriedState = input.carried ?? {
     baseOffset: 0,
@@ -69,23 +110,35 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     created: Math.floor(info.startTime.getTime() / 1000),
   };
   const log = new EventLog(state.baseOffset, info.continuedFromExecutionRunId);
+  const polls = new WaitingPolls();
   let continuing = false;
 
   setHandler(
     waitForEventsUpdate,
-    async ({ after, timeoutMs }) => {
+    async ({ after, timeoutMs, feed }) => {
+      const ready = () => log.hasAfter(after) || log.terminal !== undefined || continuing;
+      let superseded = false;
       // Not cancellable: a cancelled run must still hand its final batch to waiting subscribers.
-      await CancellationScope.nonCancellable(() => condition(() => log.hasAfter(after) || log.terminal !== undefined || continuing, timeoutMs));
-      return { ...log.batchAfter(after), ...(continuing && !log.hasAfter(after) ? { continuing } : {}) };
+      if (changes.timerlessPolls) {
+        const poll = polls.open(feed);
+        await CancellationScope.nonCancellable(() => condition(() => ready() || poll.released));
+        polls.close(poll);
+        superseded = !ready();
+      } else {
+        await CancellationScope.nonCancellable(() => condition(ready, timeoutMs));
+      }
+      return { ...log.batchAfter(after), ...(continuing && !log.hasAfter(after) ? { continuing } : {}), ...(superseded ? { superseded } : {}) };
     },
     {
-      validator: ({ after, timeoutMs }) => {
+      validator: ({ after, timeoutMs, feed }) => {
         if (!Number.isInteger(after) || after < -1) throw new Error('after must be an integer >= -1');
         if (!(timeoutMs > 0 && timeoutMs <= 60_000)) throw new Error('timeoutMs must be in (0, 60000]');
+        if (feed !== undefined && (typeof feed !== 'string' || feed.length > 100)) throw new Error('feed must be a string of at most 100 characters');
       },
     },
   );
   setHandler(eventsQuery, ({ after, limit }) => log.batchAfter(after, limit));
+  setHandler(conversationQuery, ({ upTo }) => state.conversation.slice(0, upTo));
   setHandler(summaryQuery, (): RunSummary => ({
     runId: input.runId,
     status: log.terminal?.status ?? 'running',
@@ -102,18 +155,38 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   const toolsByName = new Map(input.tools.map((t) => [t.name, t]));
   const functions = input.tools.map((t) => t.function);
 
-  const runToolCall = async (call: ToolCall): Promise<string> => {
+  /** Positions and max_calls are taken in the order of the calls, before any runs. */
+  const planToolCall = (call: ToolCall): PlannedToolCall => {
     const position = state.toolCallPosition++;
     const tool = toolsByName.get(call.function.name);
-    if (!tool) return errorPayload(`unknown tool '${call.function.name}'. Available tools: ${[...toolsByName.keys()].join(', ') || 'none'}.`);
+    if (!tool) {
+      return {
+        call,
+        position,
+        refusal: errorPayload(`unknown tool '${call.function.name}'. Available tools: ${[...toolsByName.keys()].join(', ') || 'none'}.`),
+      };
+    }
     const used = state.toolCalls[tool.name] ?? 0;
     if (used >= tool.runtime.max_calls) {
-      return errorPayload(`tool '${tool.name}' has reached its max_calls limit (${tool.runtime.max_calls}) for this run; it was not run.`);
+      return {
+        call,
+        position,
+        refusal: errorPayload(`tool '${tool.name}' has reached its max_calls limit (${tool.runtime.max_calls}) for this run; it was not run.`),
+      };
     }
     state.toolCalls[tool.name] = used + 1;
-    setCurrentDetails(`running ${tool.name} (tool call ${position + 1}, ${used + 1} of ${tool.runtime.max_calls})`);
+    return { call, position, run: { tool, nth: used + 1 } };
+  };
+
+  /** What the UI's current details show: every tool call running now. */
+  const running = new Map<number, string>();
+  const runPlannedCall = async ({ call, position, run, refusal }: PlannedToolCall): Promise<string> => {
+    if (!run) return refusal ?? '';
+    const { tool, nth } = run;
+    running.set(position, `running ${tool.name} (tool call ${position + 1}; call ${nth} of max_calls ${tool.runtime.max_calls})`);
+    setCurrentDetails([...running.values()].join('\n'));
     try {
-      const result = await runTool.executeWithOptions(toolActivityOptions(tool, position, call.function.arguments), [
+      const result = await runTool.executeWithOptions(toolActivityOptions(tool, position, call.function.arguments, changes), [
         { runId: input.runId, callKey: `${input.runId}:${position}`, tool, arguments: call.function.arguments },
       ]);
       return result.payload;
@@ -121,8 +194,54 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       if (isCancellation(err)) throw err;
       return describeToolFailure(tool, err);
     } finally {
-      setCurrentDetails('');
+      running.delete(position);
+      setCurrentDetails([...running.values()].join('\n'));
     }
+  };
+
+  const logToolCompletion = (call: ToolCall, payload: string): void => {
+    const content = toolResultContent(call.function.name, payload);
+    log.push({
+      id: input.runId,
+      object: 'tool.completion',
+      created: nowSeconds(),
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'tool', content, refusal: null, tool_call_id: call.id, name: call.function.name },
+          finish_reason: '',
+        },
+      ],
+      usage: {},
+    });
+    state.conversation.push({ role: 'tool', content, tool_call_id: call.id, name: call.function.name });
+  };
+
+  /** Runs one reply's tool calls (at most `parallelToolCalls` at once) and logs their results in call order. */
+  const runToolCalls = async (calls: ToolCall[]): Promise<void> => {
+    const planned = calls.map(planToolCall);
+    if (!changes.parallelTools) {
+      for (const p of planned) logToolCompletion(p.call, await runPlannedCall(p));
+      return;
+    }
+    const results = boundedInOrder(
+      planned.map((p) => () => runPlannedCall(p)),
+      input.parallelToolCalls ?? 1,
+    );
+    for (const [i, p] of planned.entries()) {
+      try {
+        logToolCompletion(p.call, await results[i]!);
+      } catch (err) {
+        // Only a cancellation gets here: let every call that still runs acknowledge it first.
+        await Promise.allSettled(results);
+        throw err;
+      }
+    }
+  };
+
+  const upsertTotalTokens = () => {
+    if (input.searchAttributes) upsertSearchAttributes([{ key: AGENT_TOTAL_TOKENS, value: state.usage.total_tokens }]);
   };
 
   let cancelled: { error: unknown } | undefined;
@@ -142,14 +261,26 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       if (workflowInfo().continueAsNewSuggested) {
         continuing = true;
         await condition(allHandlersFinished);
+        if (changes.tokensAtEnd) upsertTotalTokens();
         await continueAsNew<typeof agentRun>({ ...input, messages: [], carried: { ...state, baseOffset: log.length } });
       }
       state.modelCalls++;
-      const reply = await callModel.executeWithOptions({ ...MODEL_CALL_OPTIONS, summary: `model call ${state.modelCalls}: ${input.model}` }, [
-        { model: input.model, messages: state.conversation, tools: functions, params: input.inference },
-      ]);
+      const known = changes.conversationByReference ? (state.knownToModel ?? 0) : undefined;
+      const reply = await callModel.executeWithOptions(
+        {
+          ...MODEL_CALL_OPTIONS,
+          summary: `model call ${state.modelCalls}: ${input.model}`,
+          ...(changes.waitCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
+        },
+        [
+          known === undefined
+            ? { model: input.model, messages: state.conversation, tools: functions, params: input.inference }
+            : { model: input.model, messages: state.conversation.slice(known), known, tools: functions, params: input.inference },
+        ],
+      );
+      if (known !== undefined) state.knownToModel = state.conversation.length;
       addUsage(state, reply.usage);
-      if (input.searchAttributes) upsertSearchAttributes([{ key: AGENT_TOTAL_TOKENS, value: state.usage.total_tokens }]);
+      if (!changes.tokensAtEnd) upsertTotalTokens();
       log.push({
         id: input.runId,
         object: 'chat.completion',
@@ -166,24 +297,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         log.terminal = { status: 'completed' };
         break;
       }
-      for (const call of calls) {
-        const content = toolResultContent(call.function.name, await runToolCall(call));
-        log.push({
-          id: input.runId,
-          object: 'tool.completion',
-          created: nowSeconds(),
-          system_fingerprint: SYSTEM_FINGERPRINT,
-          choices: [
-            {
-              index: 0,
-              message: { role: 'tool', content, refusal: null, tool_call_id: call.id, name: call.function.name },
-              finish_reason: '',
-            },
-          ],
-          usage: {},
-        });
-        state.conversation.push({ role: 'tool', content, tool_call_id: call.id, name: call.function.name });
-      }
+      await runToolCalls(calls);
     }
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err; // the hand-over to the next execution, not a failure
@@ -197,6 +311,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
 
   // Let every waiting subscriber collect the terminal batch before the run closes.
   await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+  if (changes.tokensAtEnd) upsertTotalTokens();
   // Ended as Temporal records it, so the UI and visibility queries tell failed and cancelled runs apart.
   if (cancelled) throw cancelled.error;
   const terminal = log.terminal; // every way out of the loop above sets it
@@ -206,8 +321,10 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   return terminal;
 };
 
-function toolActivityOptions(tool: ResolvedTool, position: number, args: string) {
+function toolActivityOptions(tool: ResolvedTool, position: number, args: string, changes: Changes) {
   return {
+    ...(changes.parallelTools ? { taskQueue: TOOL_TASK_QUEUE } : {}),
+    ...(changes.waitCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
     // The tool's own ttl bounds it; the margin covers dyno start-up and clean-up.
     startToCloseTimeout: `${tool.runtime.ttl_seconds + TOOL_ACTIVITY_MARGIN_SECONDS} seconds`,
     heartbeatTimeout: '15 seconds',

@@ -44,7 +44,7 @@ describe('resume and replay', () => {
     assert.equal(rest.headers.get('agent-run-id'), runId);
     const ids = [...first.frames, ...rest.frames].filter((f) => f.event === 'message').map((f) => Number(f.id));
     assert.deepEqual(ids, [0, 1, 2, 3, 4]);
-    // One network chunk may carry more frames than asked for: every message the first stream got counts.
+    // Every event the first stream parsed before it hung up (tool results of one reply may come in one batch), then the rest.
     const contents = [...first.messages, ...rest.messages].map((m) => m.choices[0].message.content);
     assert.deepEqual(
       contents,

@@ -10,6 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createModelCaller } from '../../activities/call-model';
+import { ConversationCache } from '../../activities/conversation-cache';
 import type { FunctionDefinition, ModelCallInput, ModelCallResult } from '../../contract/run-contract';
 import type { ChatMessage } from '../../contract/wire';
 import { FUNCTION_NAME, reply, scriptedAgent, startModelServer, type ModelServer } from '../doubles/model-server';
@@ -19,7 +20,7 @@ let callModel: (input: ModelCallInput) => Promise<ModelCallResult>;
 
 before(async () => {
   model = await startModelServer();
-  callModel = createModelCaller({ url: model.url, key: model.key });
+  callModel = createModelCaller({ url: model.url, key: model.key }, new ConversationCache(2 ** 20));
 });
 after(() => model.close());
 

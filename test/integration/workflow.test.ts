@@ -15,6 +15,8 @@ import {
   AGENT_RUN_WORKFLOW,
   eventsQuery,
   summaryQuery,
+  TOOL_TASK_QUEUE,
+  waitForEventsUpdate,
   UPSTREAM_ERROR,
   type AgentActivities,
   type AgentRunInput,
@@ -23,8 +25,10 @@ import {
   type ModelCallResult,
   type ResolvedTool,
   type ToolCallInput,
+  type ToolCallResult,
 } from '../../contract/run-contract';
 import { startDevServer, type DevServer } from '../../dev/dev-server';
+import { sleep, until, within } from '../support/wait';
 import { locateTemporalCli } from '../../dev/temporal-cli';
 
 const TASK_QUEUE = 'workflow-test';
@@ -32,38 +36,41 @@ const TASK_QUEUE = 'workflow-test';
 /** What the stub activities do in the current test, and what they were asked. */
 let model: (input: ModelCallInput) => ModelCallResult;
 let toolCalls: ToolCallInput[] = [];
+const ranWith = (input: ToolCallInput): Promise<ToolCallResult> => Promise.resolve({ payload: `ran ${input.tool.name} with ${input.arguments}` });
+let runStubTool = ranWith;
 
 const activities: AgentActivities = {
   callModel: (input) => Promise.resolve(model(input)),
   runTool: (input) => {
     toolCalls.push(input);
-    return Promise.resolve({ payload: `ran ${input.tool.name} with ${input.arguments}` });
+    return runStubTool(input);
   },
 };
 
 let server: DevServer;
 let connection: Connection;
 let client: Client;
-let worker: Worker;
+let workers: Worker[] = [];
 let running: Promise<void>;
 
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   server = await startDevServer({ cliPath: await locateTemporalCli() });
   const workerConnection = await NativeConnection.connect({ address: server.address });
-  worker = await Worker.create({
-    connection: workerConnection,
-    taskQueue: TASK_QUEUE,
-    workflowsPath: require.resolve('../../workflows'),
-    activities,
-  });
-  running = worker.run().finally(() => workerConnection.close());
+  workers = [
+    await Worker.create({ connection: workerConnection, taskQueue: TASK_QUEUE, workflowsPath: require.resolve('../../workflows'), activities }),
+    // Tool calls have their own task queue.
+    await Worker.create({ connection: workerConnection, taskQueue: TOOL_TASK_QUEUE, activities }),
+  ];
+  running = Promise.all(workers.map((w) => w.run()))
+    .then(() => undefined)
+    .finally(() => workerConnection.close());
   connection = await Connection.connect({ address: server.address });
   client = new Client({ connection });
 });
 
 after(async () => {
-  worker?.shutdown();
+  for (const worker of workers) worker.shutdown();
   await running;
   await connection?.close();
   await server?.stop();
@@ -71,6 +78,7 @@ after(async () => {
 
 beforeEach(() => {
   toolCalls = [];
+  runStubTool = ranWith;
 });
 
 const tool = (name: string, maxCalls = 3): ResolvedTool => ({
@@ -83,20 +91,22 @@ const tool = (name: string, maxCalls = 3): ResolvedTool => ({
 
 const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
 /** An answer that calls `name` (once per entry), or finishes with `content`. */
-const calls = (...names: string[]): ModelCallResult => ({
+const calls = (...names: string[]): ModelCallResult => callsWith(names.map((name) => [name, '{}']));
+/** An answer with one tool call per [name, arguments] entry. */
+const callsWith = (entries: [string, string][]): ModelCallResult => ({
   message: {
     role: 'assistant',
     content: null,
     refusal: null,
-    tool_calls: names.map((name, i) => ({ id: `call_${i}`, type: 'function' as const, function: { name, arguments: '{}' } })),
+    tool_calls: entries.map(([name, args], i) => ({ id: `call_${i}`, type: 'function' as const, function: { name, arguments: args } })),
   },
   finish_reason: 'tool_calls',
   usage,
 });
 const finish = (content: string): ModelCallResult => ({ message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', usage });
 
-/** Starts a run and waits for it to end; returns its events and how it ended. */
-async function run(tools: ResolvedTool[], maxModelCalls = 25) {
+/** Starts a run. */
+function start(tools: ResolvedTool[], maxModelCalls = 25, parallelToolCalls = 4) {
   const runId = newRunId();
   const input: AgentRunInput = {
     runId,
@@ -105,13 +115,19 @@ async function run(tools: ResolvedTool[], maxModelCalls = 25) {
     tools,
     inference: {},
     maxModelCalls,
+    parallelToolCalls,
     searchAttributes: false,
   };
-  const handle = await client.workflow.start<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
+  return client.workflow.start<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {
     taskQueue: TASK_QUEUE,
     workflowId: workflowIdFor(runId),
     args: [input],
   });
+}
+
+/** Starts a run and waits for it to end; returns its events and how it ended. */
+async function run(tools: ResolvedTool[], maxModelCalls = 25, parallelToolCalls = 4) {
+  const handle = await start(tools, maxModelCalls, parallelToolCalls);
   const outcome = await handle.result().then(
     (terminal) => ({ terminal, failure: undefined }),
     (err: unknown) => ({ terminal: undefined, failure: err }),
@@ -189,5 +205,121 @@ describe('the agent loop with stub activities', () => {
       status: 'failed',
       error: { code: 500, type: 'server_error', message: 'the run failed: the model call broke' },
     });
+  });
+});
+
+describe('tool calls of one reply', () => {
+  test('run at once, at most parallelToolCalls; max_calls, events and the conversation follow the order of the calls; a crashing call is reported', async () => {
+    let active = 0;
+    let peak = 0;
+    const finished: number[] = [];
+    runStubTool = async (input) => {
+      const n = (JSON.parse(input.arguments) as { n: number }).n;
+      peak = Math.max(peak, ++active);
+      await sleep((6 - n) * 50); // later calls finish first
+      active--;
+      finished.push(n);
+      if (n === 3) throw ApplicationFailure.nonRetryable('the tool process crashed');
+      return { payload: `ran ${n}` };
+    };
+    const conversations: number[] = [];
+    model = (input) => {
+      conversations.push((input.known ?? 0) + input.messages.length);
+      return conversations.length === 1 ? callsWith([1, 2, 3, 4, 5, 6].map((n) => ['lookup', `{"n":${n}}`])) : finish('done');
+    };
+    const { terminal, toolContents, batch } = await run([tool('lookup', 5)], 25, 4);
+    assert.deepEqual(terminal, { status: 'completed' });
+    assert.equal(peak, 4, 'four ran at once, never more');
+    assert.notDeepEqual(finished, [1, 2, 3, 4, 5], 'they overlapped: later calls finished first');
+    assert.deepEqual(toolContents, [
+      "Tool 'lookup' returned result: ran 1",
+      "Tool 'lookup' returned result: ran 2",
+      "Tool 'lookup' returned result: Error: 'lookup' failed: the tool process crashed",
+      "Tool 'lookup' returned result: ran 4",
+      "Tool 'lookup' returned result: ran 5",
+      "Tool 'lookup' returned result: Error: tool 'lookup' has reached its max_calls limit (5) for this run; it was not run.",
+    ]);
+    assert.deepEqual(
+      batch.events.filter((e) => e.object === 'tool.completion').map((e) => e.choices[0].message.tool_call_id),
+      ['call_0', 'call_1', 'call_2', 'call_3', 'call_4', 'call_5'],
+    );
+    assert.deepEqual(
+      toolCalls.map((c) => c.callKey.split(':')[1]).sort(),
+      ['0', '1', '2', '3', '4'],
+      'positions in call order; the refused call ran nowhere',
+    );
+    assert.deepEqual(conversations, [1, 8], 'the second model call reads the reply and its six tool results');
+  });
+
+  test("current details name the tool, the call's position in the run and max_calls", async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    runStubTool = async (input) => {
+      await released;
+      return ranWith(input);
+    };
+    let turn = 0;
+    model = () => (++turn === 1 ? calls('lookup', 'fetch') : finish('done'));
+    const handle = await start([tool('lookup'), tool('fetch', 2)]);
+    const details = async () => (await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails;
+    await until(async () => (await details()) !== '', 'the tool calls to run');
+    assert.equal(await details(), 'running lookup (tool call 1; call 1 of max_calls 3)\nrunning fetch (tool call 2; call 1 of max_calls 2)');
+    release();
+    await handle.result();
+    assert.equal(await details(), '');
+  });
+});
+
+describe('stream polls', () => {
+  test('wait without a timer: no timer is in the history of a run followed from start to end', async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    runStubTool = async (input) => {
+      await released;
+      return ranWith(input);
+    };
+    let turn = 0;
+    model = () => (++turn === 1 ? calls('lookup') : finish('done'));
+    const handle = await start([tool('lookup')]);
+    const seen: number[] = [];
+    const follow = (async () => {
+      for (let after = -1; ;) {
+        const batch = await handle.executeUpdate(waitForEventsUpdate, { args: [{ after, timeoutMs: 1_000, feed: 'test-feed' }] });
+        after += batch.events.length;
+        seen.push(batch.events.length);
+        if (batch.terminal) return;
+      }
+    })();
+    await sleep(3_000); // three times the old poll timeout, waiting on the tool
+    release();
+    await follow;
+    const events = (await handle.fetchHistory()).events ?? [];
+    assert.ok(
+      seen.every((n) => n > 0),
+      `every poll answered with events: ${seen.join(', ')}`,
+    );
+    assert.equal(events.filter((e) => e.timerStartedEventAttributes).length, 0);
+  });
+
+  test('a newer poll of the same feed releases the older one, which answers superseded with no events', async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    runStubTool = async (input) => {
+      await released;
+      return ranWith(input);
+    };
+    let turn = 0;
+    model = () => (++turn === 1 ? calls('lookup') : finish('done'));
+    const handle = await start([tool('lookup')]);
+    const poll = (feed: string) => handle.executeUpdate(waitForEventsUpdate, { args: [{ after: 0, timeoutMs: 1_000, feed }] });
+    const older = poll('api-a');
+    await sleep(500);
+    const other = poll('api-b');
+    const newer = poll('api-a');
+    assert.deepEqual(await within(older, 'the older poll to be released', 10_000), { from: 1, events: [], superseded: true });
+    release();
+    assert.equal((await newer).events[0]?.object, 'tool.completion');
+    assert.equal((await other).events[0]?.object, 'tool.completion');
+    await handle.result();
   });
 });

@@ -78,6 +78,16 @@ const SCENARIOS: Record<string, Scenario> = {
     const res = await runAgent(stack, ask('go', [dynoTool('echo "$TOOL_ARG_WHO"', 20)]));
     return res.headers.get('agent-run-id')!;
   },
+  'parallel-tools': async (stack) => {
+    stack.model.setHandler(scriptedAgent);
+    // Three calls of one reply run at once; the second one's dyno dies without an exit status.
+    const calls = [1, 2, 3].map((n) => `CALL dyno_run_command {"who":"${n}"}`).join('\n');
+    const res = await runAgent(
+      stack,
+      ask(calls, [dynoTool('if [ "$TOOL_ARG_WHO" = 2 ]; then kill -KILL $$ $BASHPID; fi; echo "hello $TOOL_ARG_WHO"')]),
+    );
+    return res.headers.get('agent-run-id')!;
+  },
   'upstream-4xx': async (stack) => {
     stack.model.setHandler(() => reply.error(400, { error: { message: 'model does not exist', type: 'invalid_request_error' } }));
     const res = await runAgent(stack, ask('bad'));

@@ -26,7 +26,7 @@ export const OTHER_API_KEY = 'test-other-key-0123456789abcdef';
 /** AGENTS_KEY_ID_SECRET of every stack's API. */
 export const KEY_ID_SECRET = 'test-key-id-secret-0123456789abcdef';
 /** The log lines (JSON, common/log.ts) by which the worker and the API say they are ready. */
-export const WORKER_READY = /"msg":"polling task queue /;
+export const WORKER_READY = /"msg":"polling task queues /;
 export const API_READY = /"msg":"listening on port /;
 
 /** A service process (worker or API) that a test can kill and start again. */

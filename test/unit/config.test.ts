@@ -40,6 +40,7 @@ describe('apiConfig', () => {
       mcpMaxTtlSeconds: 120,
       payloadStoreDir: path.resolve('.data/payloads'),
       toolSchemas: { maxBytes: 32 * 1024, maxDepth: 32, cacheSize: 200 },
+      parallelToolCalls: 4,
     });
   });
 
@@ -60,6 +61,7 @@ describe('apiConfig', () => {
     [{ MAX_REQUEST_BYTES: '1mb' }, "MAX_REQUEST_BYTES must be a positive integer, got '1mb'"],
     [{ SSE_KEEPALIVE_MS: '-5' }, "SSE_KEEPALIVE_MS must be a positive integer, got '-5'"],
     [{ TOOL_SCHEMA_MAX_BYTES: '32k' }, "TOOL_SCHEMA_MAX_BYTES must be a positive integer, got '32k'"],
+    [{ MAX_PARALLEL_TOOL_CALLS: '0' }, "MAX_PARALLEL_TOOL_CALLS must be a positive integer, got '0'"],
   ];
   refusesEach(apiConfig, refusals);
 });
@@ -101,6 +103,13 @@ describe('workerConfig', () => {
       tmpBytes: 100 * 1024 * 1024,
       maxConcurrent: 8,
     });
+  });
+
+  test('model calls and tool calls are sized apart; the conversation cache in MB', () => {
+    const defaults = workerConfig({});
+    assert.deepEqual([defaults.modelCallSlots, defaults.toolCallSlots, defaults.conversationCacheBytes], [200, 50, 64 * 2 ** 20]);
+    const set = workerConfig({ MAX_CONCURRENT_MODEL_CALLS: '500', MAX_CONCURRENT_TOOL_CALLS: '8', CONVERSATION_CACHE_MB: '1' });
+    assert.deepEqual([set.modelCallSlots, set.toolCallSlots, set.conversationCacheBytes], [500, 8, 2 ** 20]);
   });
 
   test('the Heroku token turns on one-off dynos; URLs lose a trailing slash', () => {
@@ -161,6 +170,9 @@ describe('workerConfig', () => {
     [{ WEB_MAX_HTML_DEPTH: '0' }, "WEB_MAX_HTML_DEPTH must be a positive integer, got '0'"],
     [{ CONVERTER_MAX_MEMORY_MB: '1g' }, "CONVERTER_MAX_MEMORY_MB must be a positive integer, got '1g'"],
     [{ INFERENCE_CHECK_TIMEOUT_MS: '3s' }, "INFERENCE_CHECK_TIMEOUT_MS must be a positive integer, got '3s'"],
+    [{ MAX_CONCURRENT_MODEL_CALLS: 'many' }, "MAX_CONCURRENT_MODEL_CALLS must be a positive integer, got 'many'"],
+    [{ MAX_CONCURRENT_TOOL_CALLS: '1.5' }, "MAX_CONCURRENT_TOOL_CALLS must be a positive integer, got '1.5'"],
+    [{ CONVERSATION_CACHE_MB: '0' }, "CONVERSATION_CACHE_MB must be a positive integer, got '0'"],
   ];
   refusesEach(workerConfig, refusals);
 });

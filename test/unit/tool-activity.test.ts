@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { HEARTBEAT_INTERVAL_MS, withHeartbeats } from '../../activities/heartbeat';
+import { CANCEL_GRACE_MS, HEARTBEAT_INTERVAL_MS, withHeartbeats } from '../../activities/heartbeat';
 import { createToolRunner } from '../../activities/run-tool';
 import { JsonSchemas } from '../../catalog/json-schema';
 import { workerConfig } from '../../common/config';
@@ -15,7 +15,7 @@ import type { ResolvedTool, ToolCallInput, ToolCallResult } from '../../contract
 import { callToolResult, errorPayload } from '../../contract/tool-payload';
 import type { BoundRunner } from '../../runners/registry';
 import { ToolError } from '../../tool-call/tool-error';
-import { until } from '../support/wait';
+import { until, within } from '../support/wait';
 
 const tool: ResolvedTool = {
   name: 'echo',
@@ -120,5 +120,17 @@ describe('withHeartbeats', () => {
     );
     setTimeout(() => env.cancel(), 100);
     await assert.rejects(work, CancelledFailure);
+  });
+
+  test('work that ignores its cancellation is reported cancelled after CANCEL_GRACE_MS, so no run waits on it for ever', async () => {
+    const env = new MockActivityEnvironment();
+    const start = Date.now();
+    const work = env.run(
+      withHeartbeats(() => new Promise(() => {})),
+      undefined,
+    );
+    setTimeout(() => env.cancel(), 100);
+    await assert.rejects(within(work, 'the cancellation to be reported', 3 * CANCEL_GRACE_MS), (err: unknown) => err instanceof CancelledFailure);
+    assert.ok(Date.now() - start >= CANCEL_GRACE_MS, 'the work got its grace period first');
   });
 });

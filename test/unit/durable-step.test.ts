@@ -36,6 +36,7 @@ describe('Temporal server settings', () => {
       'matching.numTaskqueueReadPartitions': 1,
       'matching.numTaskqueueWritePartitions': 1,
       'system.forceSearchAttributesCacheRefreshOnRead': false,
+      'rpc.slowRequestLoggingThreshold': '1m',
     });
   });
 });

@@ -59,14 +59,14 @@ export interface TimedRun {
 }
 
 /** One POST, with the arrival time of every frame of its stream. */
-export async function timedRun(system: System, body: unknown, onHeaders?: () => void): Promise<TimedRun> {
+export async function timedRun(system: System, body: unknown, onHeaders?: () => void, timeoutMs = REQUEST_TIMEOUT_MS): Promise<TimedRun> {
   const t0 = performance.now();
   const since = () => performance.now() - t0;
   const res = await fetch(`${system.apiUrl}/v1/agents/heroku`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${system.apiKey}` },
     body: JSON.stringify(body),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const headersMs = since();
   onHeaders?.();
@@ -149,7 +149,7 @@ export const SIZES = {
   burstRuns: 200,
   burstModelDelayMs: 3_000,
 };
-export const BUDGET_MS = { warmup: 15_000, firstEvent: 30_000, steps: 45_000, load: 60_000 };
+export const BUDGET_MS = { warmup: 15_000, firstEvent: 30_000, steps: 45_000, load: 60_000, go: 60_000 };
 
 export interface LatencyFigures {
   firstEvent: Stat;

@@ -17,6 +17,7 @@ import { startDevServer } from '../dev/dev-server';
 import { workerTuning } from '../worker/worker';
 import { locateTemporalCli } from '../dev/temporal-cli';
 import { engineFloorLatency } from './engine-floor/latency';
+import { goBuilds, type GoFigures } from './go-builds';
 import { growth, type GrowthFigures } from './growth';
 import { BUDGET_MS, burst, latency, openRuns, SIZES, type BurstFigures, type LatencyFigures, type OpenRunsFigures, type Stat } from './measure';
 import { startOurs, startPlain, type ServerMode, type Shape } from './systems';
@@ -31,6 +32,7 @@ const ROWS = {
   aio: 'durable-agents as `npm start` runs it: one process, embedded SQLite dev server',
   growth: `step 1 vs step ${SIZES.growthSteps} of one run, ${SIZES.growthOutputBytes} B of tool output per step (in-memory, separate)`,
   burst: `${SIZES.burstRuns} runs at once, model answering after ${SIZES.burstModelDelayMs / 1000} s, one tool call each (in-memory, separate)`,
+  go: 'code_exec_go in the local sandbox: the first call (builds the Go cache if the machine has none), then warm calls (in-memory, separate)',
   rss: `RSS of the API and the worker at ${SIZES.rssOpenRuns.join(' and ')} open runs, model answering after ${SIZES.rssModelDelayMs / 1000} s`,
 } as const;
 type Row = keyof typeof ROWS;
@@ -51,6 +53,7 @@ interface Results {
   growth?: GrowthFigures | 'failed';
   burst?: BurstFigures;
   rss?: OpenRunsFigures[];
+  go?: GoFigures;
 }
 
 const loadAverage = () =>
@@ -113,7 +116,7 @@ async function measure(rows: Row[], progress: (msg: string) => void): Promise<Re
     progress(row);
     results.latency[row] = await withSystem(() => startOurs(system.server, system.shape, SERVICE_ENV), latency);
   }
-  const onOurs = rows.filter((r) => ['ours', 'growth', 'burst', 'rss'].includes(r));
+  const onOurs = rows.filter((r) => ['ours', 'growth', 'burst', 'rss', 'go'].includes(r));
   if (onOurs.length) {
     await withSystem(
       () => startOurs('memory', 'separate', SERVICE_ENV),
@@ -129,6 +132,10 @@ async function measure(rows: Row[], progress: (msg: string) => void): Promise<Re
         if (rows.includes('burst')) {
           progress('burst');
           results.burst = await burst(system, SIZES.burstRuns, SIZES.burstModelDelayMs);
+        }
+        if (rows.includes('go')) {
+          progress('go');
+          results.go = await goBuilds(system);
         }
         if (rows.includes('rss')) {
           results.rss = [];
@@ -211,6 +218,14 @@ function print(results: Results): void {
       'Memory: peak RSS while the runs are open',
       ['open runs', ...Object.keys(results.rss[0]?.peakRss ?? {}), 'all open after', 'lost'],
       results.rss.map((r) => [String(r.openRuns), ...Object.values(r.peakRss).map(mb), ms(r.allOpenMs), String(r.lost)]),
+    );
+  }
+  if (results.go) {
+    const g = results.go;
+    table(
+      'code_exec_go in the local sandbox: tool part, chat.completion -> tool.completion (p50 / p95)',
+      ['first call', 'warm calls', 'failed'],
+      [[g.first === undefined ? 'failed' : ms(g.first), `${pair(g.warm)} (${g.warm.n})`, String(g.failed)]],
     );
   }
   console.log(

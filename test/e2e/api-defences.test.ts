@@ -182,34 +182,45 @@ describe('runs belong to their key', () => {
 describe('the API refuses to start without safe keys', () => {
   // Not spawnSync: a blocked event loop would let the stack's idle HTTP connections go stale under the next test.
   const startApi = (env: Record<string, string>) =>
-    new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    new Promise<{ status: number | null; output: string }>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
         cwd: ROOT,
         env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '1', ...env },
-        stdio: ['ignore', 'ignore', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe'],
         timeout: 30_000,
       });
-      let stderr = '';
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-      child.once('close', (status) => resolve({ status, stderr }));
+      // The refusal is a JSON log line on stdout (common/log.ts); stderr is read too, so nothing printed anywhere escapes the checks.
+      let output = '';
+      child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+      child.once('close', (status) => resolve({ status, output }));
     });
   const good = { AGENTS_API_KEYS: OTHER_API_KEY, AGENTS_KEY_ID_SECRET: KEY_ID_SECRET };
 
   test('each refusal names the variable', async () => {
     const cases: [Record<string, string>, RegExp][] = [
-      [{ AGENTS_API_KEYS: OTHER_API_KEY }, /^api: AGENTS_KEY_ID_SECRET is not set: /m],
-      [{ ...good, AGENTS_KEY_ID_SECRET: 'short-secret' }, /^api: AGENTS_KEY_ID_SECRET must be at least 32 characters long, got 12/m],
+      [{ AGENTS_API_KEYS: OTHER_API_KEY }, /^cannot run: AGENTS_KEY_ID_SECRET is not set: /],
+      [{ ...good, AGENTS_KEY_ID_SECRET: 'short-secret' }, /^cannot run: AGENTS_KEY_ID_SECRET must be at least 32 characters long, got 12/],
       [
         { ...good, AGENTS_API_KEYS: `${OTHER_API_KEY},short-key` },
-        /^api: AGENTS_API_KEYS: key 2 of 2 is 9 characters long; keys must be at least 24 characters/m,
+        /^cannot run: AGENTS_API_KEYS: key 2 of 2 is 9 characters long; keys must be at least 24 characters/,
       ],
-      [{ ...good, AGENTS_ADMIN_KEYS: 'admin' }, /^api: AGENTS_ADMIN_KEYS: key 1 of 1 is 5 characters long; keys must be at least 24 characters/m],
+      [
+        { ...good, AGENTS_ADMIN_KEYS: 'admin' },
+        /^cannot run: AGENTS_ADMIN_KEYS: key 1 of 1 is 5 characters long; keys must be at least 24 characters/,
+      ],
     ];
     for (const [env, message] of cases) {
       const result = await startApi(env);
       assert.equal(result.status, 1, JSON.stringify(env));
-      assert.match(result.stderr, message);
-      assert.equal(result.stderr.includes('short-key'), false, 'a key is never printed');
+      const refusal = result.output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: string; name: string; msg: string })
+        .find((entry) => entry.level === 'error');
+      assert.equal(refusal?.name, 'api', result.output);
+      assert.match(refusal.msg, message);
+      assert.equal(result.output.includes('short-key'), false, 'a key is never printed');
     }
   });
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`'s pretest: the system packages the tests use for real (PostgreSQL,
 # bubblewrap and python3-seccomp, the language runtimes of code_exec_*), then
-# the Temporal CLI. With the argument `cluster` (`npm run test:cluster`), also
+# the Temporal CLI. With the argument `cluster` (`npm test`, `test:cluster`), also
 # the Temporal server that docker-compose.yml runs (dev/temporal-server.ts).
 # Installs what is missing when run as root (CI, a fresh machine); otherwise
 # says what to install. Fast when everything is present.

@@ -13,18 +13,12 @@ import { MAX_WAITING_POLLS } from '../../contract/run-contract';
 import type { ChatMessage } from '../../contract/wire';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../../dev/dev-server';
 import { WaitingPolls } from '../../workflows/stream-polls';
+import YAML from 'yaml';
 
-/** `key:\n  - value: v` entries of a Temporal dynamic config file, values as JSON. */
+/** The values of a Temporal dynamic config file (`key:\n  - value: v`), by key. */
 function dynamicConfigFile(file: string): Record<string, unknown> {
-  const entries: Record<string, unknown> = {};
-  let key: string | undefined;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const name = /^([\w.]+):\s*$/.exec(line)?.[1];
-    if (name) key = name;
-    const value = /^\s+- value:\s*(.+)$/.exec(line)?.[1];
-    if (key && value !== undefined) entries[key] = JSON.parse(value);
-  }
-  return entries;
+  const config = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, { value: unknown }[]>;
+  return Object.fromEntries(Object.entries(config).map(([key, [entry]]) => [key, entry?.value]));
 }
 
 describe('Temporal server settings', () => {

@@ -37,7 +37,8 @@ export interface AgentWorker {
   tools: Worker;
   /**
    * Polls until both workers have shut down, then closes the MCP connections, removes the
-   * sandbox's cgroups, ends the document converters and closes the database pools.
+   * sandbox's cgroups, ends the document converters and closes the database pools and the
+   * connection to Temporal.
    */
   run(): Promise<void>;
   /** Lets running activities finish (SHUTDOWN_GRACE), then stops both. */
@@ -88,7 +89,8 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
         .then(() => undefined)
         .finally(async () => {
           await sandbox.close();
-          await Promise.all([mcp.close(), converter.close(), databases.close()]);
+          // The connection too: while it is open the SDK's runtime (and its log forwarding) keeps the process alive after SIGTERM.
+          await Promise.all([mcp.close(), converter.close(), databases.close(), connection.close()]);
         }),
     shutdown: () => {
       worker.shutdown();

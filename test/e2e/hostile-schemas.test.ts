@@ -16,7 +16,7 @@ import { createLog } from '../../common/log';
 import { apiConfig, temporalConfig } from '../../common/config';
 import { freePort } from '../../dev/dev-server';
 import { post, runAgent } from '../support/sse';
-import { useStack } from '../support/stack';
+import { KEY_ID_SECRET, useStack } from '../support/stack';
 import { within } from '../support/wait';
 
 const stack = useStack();
@@ -97,13 +97,13 @@ describe('request schemas', () => {
     ]);
   });
 
-  test('the API’s event loop is never held up 100 ms while hostile schemas arrive', async () => {
+  test('the API’s event loop is never held up 1 s while hostile schemas arrive', async () => {
     // The API runs in this process, so perf_hooks sees its event loop (the test's own part is sending requests).
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-api-'));
     const apiKey = 'event-loop-test-key-0123456789';
     const server = await startApi(
       temporalConfig({ TEMPORAL_ADDRESS: stack.temporal.address }),
-      apiConfig({ AGENTS_API_KEYS: apiKey, PORT: String(await freePort()), PAYLOAD_STORE_DIR: dir }),
+      apiConfig({ AGENTS_API_KEYS: apiKey, AGENTS_KEY_ID_SECRET: KEY_ID_SECRET, PORT: String(await freePort()), PAYLOAD_STORE_DIR: dir }),
       createLog('api'),
     );
     const api = { apiUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey };
@@ -134,8 +134,9 @@ describe('request schemas', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
     const ms = (ns: number) => (ns / 1e6).toFixed(1);
+    // Compiling one such schema held the loop 4-5 s; a 1 s bound catches that and leaves a busy 2-core machine room to schedule.
     assert.ok(
-      delay.max / 1e6 < 100,
+      delay.max / 1e6 < 1_000,
       `the event loop was held up ${ms(delay.max)} ms (p50 ${ms(delay.percentile(50))} ms, ${delay.count} samples; idle, the longest delay was ${ms(idleMax)} ms)`,
     );
   });

@@ -65,13 +65,16 @@ export class RunFeed {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stop();
+      if (this.listeners.size === 0) {
+        this.stop();
+        this.events.length = 0; // its poll may wait on in the run; nothing reads these any more
+      }
     };
   }
 
+  /** No more polls; the events stay for the clients still reading them (a slow one may be far behind a finished run). */
   private stop(): void {
     this.stopped = true;
-    this.events.length = 0; // its poll may wait on in the run; nothing reads these any more
     this.onIdle();
   }
 

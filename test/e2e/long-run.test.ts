@@ -14,7 +14,7 @@ import { useStack } from '../support/stack';
 import { getJson, resume, runAgent } from '../support/sse';
 import { until } from '../support/wait';
 
-const stack = useStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: '1000' } });
+const stack = useStack({ apiEnv: { MAX_MODEL_CALLS_PER_RUN: '1000', MAX_TOOL_CALLS: '1000' } });
 
 /** Calls the tool until the conversation holds `steps` model answers, then says it is finished. */
 const stepsThenStop =

@@ -230,7 +230,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     return worker;
   };
 
-  const connection = await Connection.connect({ address: stack.temporal.address });
+  // A page of a long run's history can pass gRPC's default 4 MiB; tests read whole histories.
+  const connection = await Connection.connect({ address: stack.temporal.address, channelArgs: { 'grpc.max_receive_message_length': 64 * 2 ** 20 } });
   stack.client = new Client({ connection });
   stack.worker = stack.workers[0]!;
   stack.api = stack.apis[0]!;

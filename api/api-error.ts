@@ -1,3 +1,4 @@
+import { isGrpcServiceError, ServiceError } from '@temporalio/client';
 import { AppError } from '../common/errors';
 import type { ErrorBody } from '../contract/wire';
 
@@ -22,3 +23,13 @@ export class ApiError extends AppError {
 }
 
 export const invalidRequest = (message: string, options?: { cause?: unknown }) => new ApiError(400, 'invalid_request_error', message, options);
+
+/** gRPC codes by which Temporal's client says the service could not be reached (14, UNAVAILABLE) or did not answer in time (4, DEADLINE_EXCEEDED). */
+const UNAVAILABLE = new Set<number>([14, 4]);
+
+/** A 503 for an error that says Temporal could not be reached (directly, or as the cause of the client's ServiceError); else undefined. */
+export function temporalUnavailable(err: unknown): ApiError | undefined {
+  const grpc = err instanceof ServiceError ? err.cause : err;
+  if (!isGrpcServiceError(grpc) || !UNAVAILABLE.has(grpc.code)) return undefined;
+  return new ApiError(503, 'server_error', `Temporal is unavailable (${grpc.details || grpc.message}); try again shortly`, { cause: err });
+}

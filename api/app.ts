@@ -11,7 +11,7 @@ import { ToolNotAllowedError, ToolValidationError } from '../catalog/tool-spec';
 import type { ApiConfig } from '../common/config';
 import { runFields, type Log } from '../common/log';
 import { isRunId } from '../common/run-ids';
-import { ApiError, invalidRequest } from './api-error';
+import { ApiError, invalidRequest, temporalUnavailable } from './api-error';
 import { callerOf, keyRing } from './auth';
 import { startRun } from './start-run';
 import { cancelRun, describe, listRuns, readRun } from './runs';
@@ -172,6 +172,8 @@ function resumeOffset(req: Request): number {
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  const unavailable = temporalUnavailable(err);
+  if (unavailable) return unavailable;
   if (err instanceof ToolValidationError) return invalidRequest(err.message, { cause: err });
   if (err instanceof ToolNotAllowedError) return new ApiError(403, 'authorization_error', err.message, { cause: err });
   const e = err as { type?: string; status?: number; message?: string };

@@ -16,6 +16,7 @@ import { freePort } from '../../dev/dev-server';
 import { reply, scriptedAgent, type ModelRequest } from '../doubles/model-server';
 import { getJson, post, readStream, resume, runAgent, type Requester } from '../support/sse';
 import { API_READY, KEY_ID_SECRET, OTHER_API_KEY, ServiceProcess, useStack } from '../support/stack';
+import { logLines, theLine } from '../support/logs';
 import { until } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -182,18 +183,19 @@ describe('runs belong to their key', () => {
 describe('the API refuses to start without safe keys', () => {
   // Not spawnSync: a blocked event loop would let the stack's idle HTTP connections go stale under the next test.
   const startApi = (env: Record<string, string>) =>
-    new Promise<{ status: number | null; output: string }>((resolve) => {
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
         cwd: ROOT,
         env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '1', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
         timeout: 30_000,
       });
-      // The refusal is a JSON log line on stdout (common/log.ts); stderr is read too, so nothing printed anywhere escapes the checks.
-      let output = '';
-      child.stdout.on('data', (b: Buffer) => (output += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (output += b.toString()));
-      child.once('close', (status) => resolve({ status, output }));
+      // The refusal is a JSON log line on stdout (common/log.ts); stderr is kept too, so nothing printed anywhere escapes the checks.
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      child.once('close', (status) => resolve({ status, stdout, stderr }));
     });
   const good = { AGENTS_API_KEYS: OTHER_API_KEY, AGENTS_KEY_ID_SECRET: KEY_ID_SECRET };
 
@@ -213,14 +215,10 @@ describe('the API refuses to start without safe keys', () => {
     for (const [env, message] of cases) {
       const result = await startApi(env);
       assert.equal(result.status, 1, JSON.stringify(env));
-      const refusal = result.output
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { level: string; name: string; msg: string })
-        .find((entry) => entry.level === 'error');
-      assert.equal(refusal?.name, 'api', result.output);
+      const refusal = theLine(logLines(result.stdout), /^cannot run: /);
+      assert.deepEqual([refusal.level, refusal.name], ['error', 'api']);
       assert.match(refusal.msg, message);
-      assert.equal(result.output.includes('short-key'), false, 'a key is never printed');
+      assert.equal(`${result.stdout}${result.stderr}`.includes('short-key'), false, 'a key is never printed');
     }
   });
 });

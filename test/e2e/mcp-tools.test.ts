@@ -15,6 +15,7 @@ import { freePort } from '../../dev/dev-server';
 import { startMcpHttpServer, type McpHttpServer } from '../doubles/mcp-server';
 import { historyText, workflowInput } from '../support/history';
 import { KEY_ID_SECRET, OTHER_API_KEY, useStack } from '../support/stack';
+import { logLines, theLine } from '../support/logs';
 import { getJson, post, readStream, runAgent } from '../support/sse';
 import { sleep, until, within } from '../support/wait';
 
@@ -448,7 +449,9 @@ describe('the MCP_SERVERS file', () => {
       encoding: 'utf8',
       timeout: 30_000,
     });
-    assert.equal(result.status, 1);
-    assert.match(result.stderr, new RegExp(`^api: MCP_SERVERS file ${file}: servers\\[0\\]\\.namespace must match`, 'm'));
+    assert.equal(result.status, 1, result.stderr);
+    const refusal = theLine(logLines(result.stdout), /^cannot run: /);
+    assert.deepEqual([refusal.level, refusal.name], ['error', 'api']);
+    assert.match(refusal.msg, new RegExp(`^cannot run: MCP_SERVERS file ${file}: servers\\[0\\]\\.namespace must match`));
   });
 });

@@ -138,7 +138,7 @@ describe('operators', () => {
       { AgentModel: attributes.AgentModel, AgentTools: attributes.AgentTools, AgentTotalTokens: attributes.AgentTotalTokens },
       { AgentModel: 'm', AgentTools: ['dyno_run_command'], AgentTotalTokens: tokens },
     );
-    assert.match(String(attributes.AgentApiKeyId), /^key_[0-9a-f]{12}$/);
+    assert.match(String(attributes.AgentApiKeyId), /^key_[0-9a-f]{32}$/);
     const history = await handle.fetchHistory();
     const summaries = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.userMetadata?.summary?.data);
     const text = summaries.map((d) => JSON.parse(Buffer.from(d as Uint8Array).toString()));
@@ -169,7 +169,7 @@ describe('operators', () => {
     await lonely.start();
     try {
       const down = await fetch(`http://127.0.0.1:${port}/healthz`, auth);
-      assert.equal(down.status, 503);
+      assert.equal(down.status, 503, await down.clone().text());
       const body = await down.json();
       assert.equal(body.ok, false);
       assert.equal(body.temporal, 'unreachable');

@@ -30,6 +30,7 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { AppError } from '../common/errors';
+import { freePort } from '../common/free-port';
 import { ensureSearchAttributes, SearchAttributeError } from '../common/search-attributes';
 
 /**
@@ -56,6 +57,8 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, unknown>> = {
   // as slow (it exempts only its own Poll* calls), so it would warn every 20 s while a client watches.
   'rpc.slowRequestLoggingThreshold': '1m',
 };
+
+export { freePort };
 
 interface SearchAttributeKey {
   name: string;
@@ -107,20 +110,6 @@ const CLI_TYPE: Record<SearchAttributeType, string> = {
   DATETIME: 'Datetime',
   KEYWORD_LIST: 'KeywordList',
 };
-
-/** A TCP port that is free on `host` right now (bind to port 0, read it, close). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new AppError('could not get a free port'))));
-    });
-  });
-}
 
 function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

@@ -22,6 +22,7 @@ import { RunConcurrency, requestRate } from './quotas';
 import type { ApiPresence } from './api-presence';
 import { listMcpServers } from './mcp-servers';
 import type { McpPool } from '../mcp/pool';
+import { openApiDocument } from './openapi';
 
 export interface AppDeps {
   client: Client;
@@ -57,6 +58,10 @@ export function createApp(deps: AppDeps) {
   const { keepAliveMs } = config;
   const app = express();
   app.disable('x-powered-by');
+  const openApi = openApiDocument();
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
 
   app.get(
     '/healthz',

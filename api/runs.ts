@@ -1,5 +1,6 @@
 /** Status, list and cancel of runs (docs/api.md#part-b-durable-run-extensions), read from Temporal. */
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
+import { z } from 'zod';
 import { ApiError, invalidRequest } from './api-error';
 import { summaryQuery, type RunStatus, type RunSummary } from '../contract/run-contract';
 import { runIdForWorkflow, workflowIdFor } from '../common/run-ids';
@@ -80,6 +81,18 @@ export async function cancelRun(client: Client, caller: Caller, runId: string): 
 
 export type RunListItem = Pick<RunView, 'id' | 'workflow_id' | 'status' | 'model' | 'created'>;
 
+const LIMIT = 'limit must be an integer between 1 and 100';
+const RUN_STATUSES = Object.keys(TEMPORAL_STATUSES) as RunStatus[];
+
+/** The query of GET /v1/agents/runs (also in /openapi.json). */
+export const listRunsQuerySchema = z.object({
+  limit: z.coerce.number({ error: LIMIT }).int(LIMIT).min(1, LIMIT).max(100, LIMIT).default(20).meta({ description: 'how many runs, 1 to 100' }),
+  status: z
+    .enum(RUN_STATUSES, { error: `status must be one of ${RUN_STATUSES.join(', ')}` })
+    .optional()
+    .meta({ description: 'only runs of this status' }),
+});
+
 /** Recent runs of the caller (of every key for an admin) through Temporal visibility, newest first. */
 export async function listRuns(
   client: Client,
@@ -87,15 +100,12 @@ export async function listRuns(
   query: Record<string, unknown>,
   searchAttributes: boolean,
 ): Promise<{ data: RunListItem[] }> {
-  const limit = query.limit === undefined ? 20 : Number(query.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidRequest('limit must be an integer between 1 and 100');
-  const status = query.status;
-  if (status !== undefined && !(typeof status === 'string' && status in TEMPORAL_STATUSES)) {
-    throw invalidRequest(`status must be one of ${Object.keys(TEMPORAL_STATUSES).join(', ')}`);
-  }
+  const parsed = listRunsQuerySchema.safeParse(query);
+  if (!parsed.success) throw invalidRequest(parsed.error.issues[0]?.message ?? 'the query is invalid');
+  const { limit, status } = parsed.data;
   const filters = [`WorkflowType = 'agentRun'`];
   if (status) {
-    filters.push(`(${TEMPORAL_STATUSES[status as RunStatus].map((s) => `ExecutionStatus = '${s}'`).join(' OR ')})`);
+    filters.push(`(${TEMPORAL_STATUSES[status].map((s) => `ExecutionStatus = '${s}'`).join(' OR ')})`);
   }
   const owner = ownerClause(caller, searchAttributes);
   if (owner) filters.push(owner);

@@ -22,7 +22,10 @@ import { RunConcurrency, requestRate } from './quotas';
 import type { ApiPresence } from './api-presence';
 import { listMcpServers } from './mcp-servers';
 import type { McpPool } from '../mcp/pool';
+import { metricsHandler } from '../common/metrics';
+import { countRequests } from './metrics';
 import { openApiDocument } from './openapi';
+import { routeMatcher } from './route-templates';
 
 export interface AppDeps {
   client: Client;
@@ -59,6 +62,9 @@ export function createApp(deps: AppDeps) {
   const app = express();
   app.disable('x-powered-by');
   const openApi = openApiDocument();
+  const routeOf = routeMatcher(Object.keys(openApi.paths ?? {}));
+  app.use(countRequests(routeOf));
+  app.get('/metrics', metricsHandler(config.metricsToken));
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });

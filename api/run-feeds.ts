@@ -17,6 +17,7 @@ import { eventsQuery, waitForEventsUpdate, type EventBatch, type RunTerminal } f
 import { runFields, type Log } from '../common/log';
 import { workflowIdFor } from '../common/run-ids';
 import { RUN_CANCELLED, type CompletionEvent } from '../contract/wire';
+import { countRunEnded } from './metrics';
 
 /** How long a poll waits in runs started before timer-less polls (newer runs wait until there are events). */
 export const POLL_TIMEOUT_MS = 20_000;
@@ -39,6 +40,8 @@ export class RunFeed {
   private closed = false;
   /** A poll already sent for this feed (the one that rode on the run's start), taken before polling again. */
   private pending: Promise<EventBatch> | undefined;
+  /** Whether the run was still open when this feed polled it (a replay of a closed run is not its end). */
+  private sawRunning = false;
 
   constructor(
     private readonly handle: WorkflowHandle,
@@ -83,9 +86,13 @@ export class RunFeed {
   }
 
   private append(batch: EventBatch): void {
+    if (!this.closed) this.sawRunning = true;
     // Batches are contiguous by construction; anything else is stale and ignored.
     if (batch.from === this.events.length) this.events.push(...batch.events);
-    if (batch.terminal && batch.from + batch.events.length >= this.events.length) this.terminal = batch.terminal;
+    if (batch.terminal && batch.from + batch.events.length >= this.events.length) {
+      if (!this.terminal && this.sawRunning) countRunEnded(batch.terminal);
+      this.terminal = batch.terminal;
+    }
     if (batch.events.length || batch.terminal) this.notify();
   }
 

@@ -12,6 +12,7 @@ import { searchAttributesGate } from './search-attributes';
 import { ApiPresence } from './api-presence';
 import { startPayloadSweeper } from './payload-sweeper';
 import { ApiError } from './api-error';
+import { metricsClientInterceptor } from './metrics';
 
 /** Parser errors that have a more telling status than 400. */
 const CLIENT_ERRORS: Record<string, [number, string]> = {
@@ -38,7 +39,12 @@ export async function startApi(temporal: TemporalConfig, config: ApiConfig, log:
     );
   }
   const connection = Connection.lazy(temporal.connectionOptions);
-  const client = new Client({ connection, namespace: temporal.namespace, dataConverter: dataConverter(config.payloadStoreDir) });
+  const client = new Client({
+    connection,
+    namespace: temporal.namespace,
+    dataConverter: dataConverter(config.payloadStoreDir),
+    interceptors: { workflow: [metricsClientInterceptor] },
+  });
   const mcp = McpPool.fromFile(config.mcpServersFile, log);
   await mcp.syncAll(); // requests are validated against the tool lists
   const searchAttributes = searchAttributesGate(client, temporal.namespace, (msg) => log.warn(msg));

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { countOpenStream } from './metrics';
 import type { RunFeed } from './run-feeds';
 import { DONE_FRAME, KEEP_ALIVE_FRAME, errorFrame, messageFrame, openEventStream } from './sse';
 
@@ -45,6 +46,7 @@ export class OpenStreams {
  */
 export function streamRun(req: Request, res: Response, feed: RunFeed, runId: string, after: number, keepAliveMs: number, streams: OpenStreams): void {
   openEventStream(res, runId);
+  countOpenStream(res);
   let next = after + 1;
   let closed = false;
   /** The socket's buffer is full: nothing more is written until it drains. */

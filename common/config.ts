@@ -96,6 +96,8 @@ export interface ApiConfig {
   toolSchemas: ToolSchemaLimits;
   /** How many tool calls of one model reply a run runs at once (MAX_PARALLEL_TOOL_CALLS). */
   parallelToolCalls: number;
+  /** METRICS_TOKEN: the bearer key GET /metrics wants; unset, /metrics is open. */
+  metricsToken?: string;
 }
 
 export function apiConfig(env: Env = process.env): ApiConfig {
@@ -124,6 +126,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     payloadStoreDir: payloadStoreDir(env),
     toolSchemas: toolSchemaLimits(env),
     parallelToolCalls: positiveInt(env, 'MAX_PARALLEL_TOOL_CALLS', 4),
+    metricsToken: optional(env, 'METRICS_TOKEN'),
   };
 }
 
@@ -252,6 +255,10 @@ export interface WorkerConfig {
   toolCallSlots: number;
   /** Conversations of model calls kept in memory (CONVERSATION_CACHE_MB), so each call is given only new messages. */
   conversationCacheBytes: number;
+  /** METRICS_PORT: where the worker serves GET /metrics; unset, it serves none. */
+  metricsPort?: number;
+  /** METRICS_TOKEN: the bearer key GET /metrics wants; unset, /metrics is open. */
+  metricsToken?: string;
 }
 
 /** The variable that holds the database URL of a `db_attachment`, as Heroku names config vars. */
@@ -286,6 +293,8 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     modelCallSlots: positiveInt(env, 'MAX_CONCURRENT_MODEL_CALLS', 200),
     toolCallSlots: positiveInt(env, 'MAX_CONCURRENT_TOOL_CALLS', 50),
     conversationCacheBytes: positiveInt(env, 'CONVERSATION_CACHE_MB', 64) * 2 ** 20,
+    metricsPort: optional(env, 'METRICS_PORT') === undefined ? undefined : port(env, 'METRICS_PORT', 0),
+    metricsToken: optional(env, 'METRICS_TOKEN'),
   };
 }
 

@@ -15,6 +15,7 @@ import { SEARCH_ATTRIBUTE_KEYS } from '../contract/search-attributes';
 import { startDevServer, type DevServer } from '../dev/dev-server';
 import { locateTemporalCli } from '../dev/temporal-cli';
 import { installRuntime } from '../worker/runtime';
+import { sdkMetricsTelemetry } from '../worker/metrics';
 import { createAgentWorker } from '../worker/worker';
 
 const log = createLog('durable-agents');
@@ -59,7 +60,8 @@ async function main() {
   const api = apiConfig();
   const worker = workerConfig();
   // We stop the worker ourselves, after the API, so in-flight streams end cleanly.
-  installRuntime(log, level, { shutdownSignals: [] });
+  // The SDK's metrics join the API's /metrics: one process, one /metrics.
+  installRuntime(log, level, { shutdownSignals: [], metrics: await sdkMetricsTelemetry() });
   const devServer = service.embeddedTemporal && (await embeddedTemporal(service, service.embeddedTemporal));
   const temporal = temporalConfig(devServer ? { ...process.env, TEMPORAL_ADDRESS: devServer.address } : process.env);
   // Only a key we generated is announced (by its file, never in the log); an operator's own keys never reach the logs.

@@ -9,20 +9,32 @@
  *   on debug lines only.
  * - The bundler's multi-line build report is a debug line.
  */
-import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogEntry, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  makeTelemetryFilterString,
+  Runtime,
+  type LogEntry,
+  type LogLevel,
+  type LogMetadata,
+  type MetricsExporterConfig,
+} from '@temporalio/worker';
 import type { Log, LogFields, LogLevelName } from '../common/log';
 import { runIdForWorkflow } from '../common/run-ids';
 
 const SDK_LEVEL: Record<LogLevelName, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
 
 /** Installs the SDK's runtime with our log; once per process, before any connection to Temporal. */
-export function installRuntime(log: Log, level: LogLevelName, options: { shutdownSignals?: NodeJS.Signals[] } = {}): void {
+export function installRuntime(
+  log: Log,
+  level: LogLevelName,
+  { metrics, ...options }: { shutdownSignals?: NodeJS.Signals[]; metrics?: MetricsExporterConfig } = {},
+): void {
   Runtime.install({
     ...options,
     // Every line reaches our log, which applies LOG_LEVEL.
     logger: new DefaultLogger('TRACE', (entry) => toOurLog(log, entry)),
     // Core's own lines at our level; those of the libraries it uses only from WARN.
-    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: SDK_LEVEL[level], other: 'WARN' }) } },
+    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: SDK_LEVEL[level], other: 'WARN' }) }, metrics },
   });
 }
 

@@ -12,6 +12,7 @@ import { DocumentConverter } from '../runtimes/documents/converter';
 import { ReadOnlyDatabases } from '../runtimes/postgres/session';
 import { checkModelApi } from './startup-checks';
 import { toolCallLogAttributes } from './tool-call-log';
+import { metricsActivityInterceptor, serveMetrics } from './metrics';
 
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
@@ -72,7 +73,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     activities: createActivities(config, runners),
     dataConverter: dataConverter(config.payloadStoreDir),
     shutdownGraceTime: SHUTDOWN_GRACE,
-    interceptors: { activity: [toolCallLogAttributes] },
+    interceptors: { activity: [toolCallLogAttributes, metricsActivityInterceptor] },
   };
   const worker = await Worker.create({
     ...common,
@@ -81,6 +82,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     workflowsPath: require.resolve('../workflows'),
   });
   const tools = await Worker.create({ ...common, ...workerTuning(config.toolCallSlots), taskQueue: TOOL_TASK_QUEUE });
+  const metricsServer = config.metricsPort === undefined ? undefined : await serveMetrics(config.metricsPort, config.metricsToken);
   return {
     worker,
     tools,
@@ -88,6 +90,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
       Promise.all([worker.run(), tools.run()])
         .then(() => undefined)
         .finally(async () => {
+          metricsServer?.close();
           await sandbox.close();
           // The connection too: while it is open the SDK's runtime (and its log forwarding) keeps the process alive after SIGTERM.
           await Promise.all([mcp.close(), converter.close(), databases.close(), connection.close()]);

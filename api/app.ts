@@ -24,6 +24,7 @@ import { listMcpServers } from './mcp-servers';
 import type { McpPool } from '../mcp/pool';
 import { metricsHandler } from '../common/metrics';
 import { countRequests } from './metrics';
+import { traceRequests } from './http-spans';
 import { openApiDocument } from './openapi';
 import { routeMatcher } from './route-templates';
 
@@ -63,6 +64,7 @@ export function createApp(deps: AppDeps) {
   app.disable('x-powered-by');
   const openApi = openApiDocument();
   const routeOf = routeMatcher(Object.keys(openApi.paths ?? {}));
+  if (config.tracing) app.use(traceRequests(routeOf));
   app.use(countRequests(routeOf));
   app.get('/metrics', metricsHandler(config.metricsToken));
   app.get('/openapi.json', (_req, res) => {

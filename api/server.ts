@@ -5,6 +5,7 @@ import type { ApiConfig, TemporalConfig } from '../common/config';
 import { ConfigError } from '../common/errors';
 import type { Log } from '../common/log';
 import { dataConverter } from '../common/payload-store';
+import { processTracing } from '../common/tracing';
 import { McpPool } from '../mcp/pool';
 import { createApp } from './app';
 import { OpenStreams } from './stream-run';
@@ -39,11 +40,13 @@ export async function startApi(temporal: TemporalConfig, config: ApiConfig, log:
     );
   }
   const connection = Connection.lazy(temporal.connectionOptions);
+  const tracing = await processTracing(config.tracing);
   const client = new Client({
     connection,
     namespace: temporal.namespace,
     dataConverter: dataConverter(config.payloadStoreDir),
     interceptors: { workflow: [metricsClientInterceptor] },
+    plugins: tracing ? [tracing.plugin] : [],
   });
   const mcp = McpPool.fromFile(config.mcpServersFile, log);
   await mcp.syncAll(); // requests are validated against the tool lists
@@ -81,7 +84,8 @@ export async function startApi(temporal: TemporalConfig, config: ApiConfig, log:
   });
   const shutdown = () =>
     new Promise<void>((resolve) => {
-      server.close(() => resolve());
+      // The last spans go out before the process exits; a collector that is away must not hold the exit.
+      server.close(() => void Promise.resolve(tracing?.flush()).then(resolve, resolve));
       // Ended streams leave idle keep-alive connections behind: close them too.
       void streams.endAll().then(() => server.closeIdleConnections());
     });

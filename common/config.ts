@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors';
 import { decimal, dir, httpUrl, keyList, list, oneOf, optional, port, positiveInt, secret, type Env } from './env';
 import { parseAllowEntry, type AllowEntry } from './host-list';
+import type { TracingConfig } from './tracing';
 
 export interface TemporalConfig {
   address: string;
@@ -67,6 +68,12 @@ export interface ToolLimits {
   maxToolCalls: number;
 }
 
+/** OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME: traces are exported only when the endpoint is set. */
+function tracingConfig(env: Env): TracingConfig | undefined {
+  if (optional(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') === undefined) return undefined;
+  return { endpoint: httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', ''), serviceName: optional(env, 'OTEL_SERVICE_NAME') ?? 'durable-agents' };
+}
+
 export interface ApiConfig {
   port: number;
   /** Bearer keys the API accepts; the API refuses to start without one. */
@@ -98,6 +105,7 @@ export interface ApiConfig {
   parallelToolCalls: number;
   /** METRICS_TOKEN: the bearer key GET /metrics wants; unset, /metrics is open. */
   metricsToken?: string;
+  tracing?: TracingConfig;
 }
 
 export function apiConfig(env: Env = process.env): ApiConfig {
@@ -127,6 +135,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     toolSchemas: toolSchemaLimits(env),
     parallelToolCalls: positiveInt(env, 'MAX_PARALLEL_TOOL_CALLS', 4),
     metricsToken: optional(env, 'METRICS_TOKEN'),
+    tracing: tracingConfig(env),
   };
 }
 
@@ -259,6 +268,7 @@ export interface WorkerConfig {
   metricsPort?: number;
   /** METRICS_TOKEN: the bearer key GET /metrics wants; unset, /metrics is open. */
   metricsToken?: string;
+  tracing?: TracingConfig;
 }
 
 /** The variable that holds the database URL of a `db_attachment`, as Heroku names config vars. */
@@ -295,6 +305,7 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     conversationCacheBytes: positiveInt(env, 'CONVERSATION_CACHE_MB', 64) * 2 ** 20,
     metricsPort: optional(env, 'METRICS_PORT') === undefined ? undefined : port(env, 'METRICS_PORT', 0),
     metricsToken: optional(env, 'METRICS_TOKEN'),
+    tracing: tracingConfig(env),
   };
 }
 

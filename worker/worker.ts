@@ -4,6 +4,7 @@ import type { TemporalConfig, WorkerConfig } from '../common/config';
 import type { Log } from '../common/log';
 import { dataConverter } from '../common/payload-store';
 import { TASK_QUEUE, TOOL_TASK_QUEUE } from '../contract/run-contract';
+import { processTracing } from '../common/tracing';
 import { McpPool } from '../mcp/pool';
 import { createRunners } from '../runners/registry';
 import { CommandRuntime } from '../runtimes/command-runtime';
@@ -66,6 +67,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     mcp,
   });
   const connection = await NativeConnection.connect(temporal.connectionOptions);
+  const tracing = await processTracing(config.tracing);
   const common = {
     connection,
     namespace: temporal.namespace,
@@ -74,6 +76,8 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     dataConverter: dataConverter(config.payloadStoreDir),
     shutdownGraceTime: SHUTDOWN_GRACE,
     interceptors: { activity: [toolCallLogAttributes, metricsActivityInterceptor] },
+    // Tracing: the workflow interceptors, activity interceptors and the span sink (common/tracing.ts).
+    plugins: tracing ? [tracing.plugin] : [],
   };
   const worker = await Worker.create({
     ...common,
@@ -91,6 +95,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
         .then(() => undefined)
         .finally(async () => {
           metricsServer?.close();
+          await tracing?.flush();
           await sandbox.close();
           // The connection too: while it is open the SDK's runtime (and its log forwarding) keeps the process alive after SIGTERM.
           await Promise.all([mcp.close(), converter.close(), databases.close(), connection.close()]);

@@ -4,12 +4,14 @@
  * through the same logger (worker/runtime.ts). Lines about a run carry the
  * same fields wherever they come from: `runId` (`chatcmpl-…`, the client's id),
  * `workflowId` (`agent-run-…`) and, for a tool call, `toolCallId` (its
- * TOOL_CALL_ID).
+ * TOOL_CALL_ID). Lines logged inside a traced request or activity carry its
+ * `trace_id` and `span_id`.
  *
  * Secrets are never handed to the log; fields that hold credentials by name
  * are redacted all the same, as a second line of defence.
  */
 import pino from 'pino';
+import { trace } from '@opentelemetry/api';
 import type { LogLevel, LogMetadata } from '@temporalio/common';
 import { oneOf, type Env } from './env';
 import { workflowIdFor } from './run-ids';
@@ -41,6 +43,16 @@ export function logLevel(env: Env = process.env): LogLevelName {
 /** The fields that name a run on every line about it. */
 export function runFields(runId: string): LogFields {
   return { runId, workflowId: workflowIdFor(runId) };
+}
+
+/**
+ * The trace of the span active where a line is logged (OpenTelemetry's log
+ * field names), so a line can be found from its trace and back. Without
+ * tracing (common/tracing.ts) no span is ever active and nothing is added.
+ */
+function traceFields(): LogFields {
+  const span = trace.getActiveSpan()?.spanContext();
+  return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
 }
 
 const CREDENTIAL_FIELDS = ['authorization', 'apiKey', 'password', 'token', 'headers', 'env'];
@@ -92,6 +104,7 @@ export function createLog(name: string): Log {
         level: 'info',
         timestamp: pino.stdTimeFunctions.isoTime,
         formatters: { level: (label) => ({ level: label }) },
+        mixin: traceFields,
         serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
         redact: { paths: CREDENTIAL_FIELDS.flatMap((field) => [field, `*.${field}`]), censor: '[redacted]' },
       },

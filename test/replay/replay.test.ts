@@ -9,7 +9,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
+import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
+import { OpenTelemetryPlugin } from '@temporalio/interceptors-opentelemetry';
+import { Resource } from '@opentelemetry/resources';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { runIdForIdempotencyKey } from '../../common/run-ids';
 
 const HISTORIES = path.join(__dirname, 'histories');
@@ -87,17 +90,29 @@ test('the histories of the first workflow version are kept', () => {
   assert.ok(files.filter((f) => f.startsWith('v1-')).length >= 5, 'the histories of the first version are kept');
 });
 
-test('every saved history replays through the current workflow code', { timeout: 120_000 }, async () => {
+/** Replays every saved history with these worker options; the failures, by workflow id. */
+async function replayAll(options: Omit<ReplayWorkerOptions, 'workflowsPath'> = {}): Promise<string[]> {
   const histories = files.map((file) => ({
     workflowId: file.replace(/\.json$/, ''),
     history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(HISTORIES, file), 'utf8'))),
   }));
   const failures: string[] = [];
   let replayed = 0;
-  for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../workflows') }, histories)) {
+  for await (const result of Worker.runReplayHistories({ ...options, workflowsPath: require.resolve('../../workflows') }, histories)) {
     replayed++;
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
   }
   assert.equal(replayed, files.length);
-  assert.deepEqual(failures, []);
+  return failures;
+}
+
+test('every saved history replays through the current workflow code', { timeout: 120_000 }, async () => {
+  assert.deepEqual(await replayAll(), []);
+});
+
+test("every saved history replays with tracing's workflow interceptors registered", { timeout: 120_000 }, async () => {
+  // As common/tracing.ts registers them when OTEL_EXPORTER_OTLP_ENDPOINT is set; the spans stay in memory.
+  const resource = new Resource({ 'service.name': 'replay' });
+  const plugin = new OpenTelemetryPlugin({ resource, spanProcessor: new SimpleSpanProcessor(new InMemorySpanExporter()) });
+  assert.deepEqual(await replayAll({ plugins: [plugin] }), []);
 });

@@ -41,7 +41,16 @@ describe('apiConfig', () => {
       payloadStoreDir: path.resolve('.data/payloads'),
       toolSchemas: { maxBytes: 32 * 1024, maxDepth: 32, cacheSize: 200 },
       parallelToolCalls: 4,
+      metricsToken: undefined,
+      tracing: undefined,
     });
+  });
+
+  test('metrics and traces: METRICS_TOKEN guards /metrics; OTEL_EXPORTER_OTLP_ENDPOINT turns traces on', () => {
+    const config = apiConfig({ METRICS_TOKEN: 'scrape-me', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' });
+    assert.equal(config.metricsToken, 'scrape-me');
+    assert.deepEqual(config.tracing, { endpoint: 'http://collector:4318', serviceName: 'durable-agents' });
+    assert.equal(apiConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SERVICE_NAME: 'agents-api' }).tracing?.serviceName, 'agents-api');
   });
 
   test('lists are split on commas and trimmed; the payload store follows DATA_DIR', () => {
@@ -62,6 +71,7 @@ describe('apiConfig', () => {
     [{ SSE_KEEPALIVE_MS: '-5' }, "SSE_KEEPALIVE_MS must be a positive integer, got '-5'"],
     [{ TOOL_SCHEMA_MAX_BYTES: '32k' }, "TOOL_SCHEMA_MAX_BYTES must be a positive integer, got '32k'"],
     [{ MAX_PARALLEL_TOOL_CALLS: '0' }, "MAX_PARALLEL_TOOL_CALLS must be a positive integer, got '0'"],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, "OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL, got 'collector:4318'"],
   ];
   refusesEach(apiConfig, refusals);
 });
@@ -85,6 +95,13 @@ describe('workerConfig', () => {
     });
     assert.deepEqual(config.fetchAllowHosts, []);
   });
+
+  test('the metrics listener only with METRICS_PORT', () => {
+    assert.equal(workerConfig({}).metricsPort, undefined);
+    assert.equal(workerConfig({ METRICS_PORT: '9464' }).metricsPort, 9464);
+  });
+
+  refusesEach(workerConfig, [[{ METRICS_PORT: 'x' }, "METRICS_PORT must be a port number from 1 to 65535, got 'x'"]]);
 
   test('the sandbox limits follow SANDBOX_*', () => {
     const env = {

@@ -3,7 +3,8 @@
  * run's spans reach an OTLP/HTTP receiver (this test's, speaking the JSON the
  * exporter sends) in one trace that continues the caller's `traceparent`:
  * HTTP request -> the run's start -> the workflow -> each model and tool call.
- * Log lines written inside a traced activity carry its trace and span ids.
+ * Log lines written inside a traced activity carry its trace and span ids;
+ * no secret or prompt is in a span.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -104,6 +105,10 @@ test("a run's spans form one chain from the caller's HTTP request to each model 
   const toolLine = lines.find((l) => l.msg === 'running tool dyno_run_command' && l.trace_id === traceId);
   assert.ok(toolLine, "the tool call's log line carries the trace id");
   assert.equal(toolLine.span_id, runTool.spanId);
+  // Spans hold names, ids and routes: no key, token or prompt.
+  const exported = JSON.stringify(receiver.spans);
+  for (const secret of stack.secrets) assert.ok(!exported.includes(secret), 'a secret is in the spans');
+  assert.ok(!exported.includes('CALL dyno_run_command'), 'the prompt is in the spans');
   // Lines outside any span carry none.
   assert.ok(lines.some((l) => /polling task queues/.test(l.msg) && l.trace_id === undefined));
 });

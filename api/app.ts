@@ -89,7 +89,7 @@ export function createApp(deps: AppDeps) {
     // Any content type is read as JSON: Heroku's clients are not all careful with headers.
     express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
     route(async (req, res) => {
-      const { runId, firstPoll } = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async () =>
+      const { runId, firstPoll } = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async (starting) =>
         startRun(
           client,
           config,
@@ -99,6 +99,7 @@ export function createApp(deps: AppDeps) {
             apiKeyId: res.locals.apiKeyId as string,
             idempotencyKey: req.get('Idempotency-Key'),
             feed: feeds.feedId,
+            starting,
           },
           await searchAttributes(),
         ),

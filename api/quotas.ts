@@ -59,7 +59,10 @@ export function requestRate(perMinute: number, processes: () => number) {
 
 /** KEY_MAX_CONCURRENT_RUNS: a key's running runs, across every API process. */
 export class RunConcurrency {
-  /** Per key: runs this process is starting (by a token) or started lately (by run id), with when. */
+  /**
+   * Per key: runs this process is starting (by a token until the run id is known, then by run id) or
+   * started lately (by run id), with when they started (Infinity while starting).
+   */
   private readonly recent = new Map<string, Map<string, number>>();
   /** Per key: the end of the queue of admission checks. */
   private readonly turns = new Map<string, Promise<unknown>>();
@@ -74,12 +77,15 @@ export class RunConcurrency {
    * Runs `start` (which starts a run and returns its id) if the key has room
    * for another run; a 429 otherwise. An Idempotency-Key that names an
    * existing run of the key is let through: attaching starts nothing
-   * (and a different body is still a 409).
+   * (and a different body is still a 409). `start` calls `starting` with the
+   * run id before it asks Temporal: a run that visibility shows while its
+   * start is still under way then counts once, not as both a reservation and
+   * a run.
    */
   async admit<Started extends { runId: string }>(
     caller: Caller,
     idempotencyKey: string | undefined,
-    start: () => Promise<Started>,
+    start: (starting: (runId: string) => void) => Promise<Started>,
   ): Promise<Started> {
     const mine = this.recentOf(caller.keyId);
     const token = `${RESERVED}${randomUUID()}`;
@@ -99,10 +105,18 @@ export class RunConcurrency {
       }
       mine.set(token, Infinity);
     });
+    let startingId: string | undefined;
     try {
-      const started = await start();
+      const started = await start((runId) => {
+        startingId = runId;
+        mine.delete(token);
+        mine.set(runId, Infinity);
+      });
       mine.set(started.runId, Date.now());
       return started;
+    } catch (err) {
+      if (startingId) mine.delete(startingId);
+      throw err;
     } finally {
       mine.delete(token);
     }
@@ -131,7 +145,7 @@ export class RunConcurrency {
     const now = Date.now();
     for (const [id, at] of mine) {
       if (now - at > VISIBILITY_LAG_MS) mine.delete(id);
-      else if (id.startsWith(RESERVED) || (!ids.has(id) && (await this.isRunning(id)))) ids.add(id);
+      else if (at === Infinity || (!ids.has(id) && (await this.isRunning(id)))) ids.add(id);
     }
     return ids.size;
   }

@@ -35,7 +35,7 @@ export async function startRun(
   config: ApiConfig,
   catalog: ToolCatalog,
   body: unknown,
-  who: { apiKeyId: string; idempotencyKey?: string; feed: string },
+  who: { apiKeyId: string; idempotencyKey?: string; feed: string; starting?: (runId: string) => void },
   searchAttributes: boolean,
 ): Promise<StartedRun> {
   const request = parseRequest(body);
@@ -56,6 +56,7 @@ export async function startRun(
   const key = who.idempotencyKey?.trim();
   if (who.idempotencyKey !== undefined && !key) throw invalidRequest('Idempotency-Key must not be empty');
   const runId = key ? runIdForIdempotencyKey(who.apiKeyId, key) : newRunId();
+  who.starting?.(runId);
   const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
 
   const startWorkflowOperation = new WithStartWorkflowOperation<AgentRunWorkflow>(AGENT_RUN_WORKFLOW, {

@@ -14,6 +14,7 @@ import { isRunId } from '../common/run-ids';
 import { ApiError, invalidRequest, temporalUnavailable } from './api-error';
 import { callerOf, keyRing } from './auth';
 import { startRun } from './start-run';
+import { decideApproval } from './approvals';
 import { cancelRun, describe, listRuns, readRun } from './runs';
 import { RunFeeds } from './run-feeds';
 import { streamRun, type OpenStreams } from './stream-run';
@@ -126,6 +127,14 @@ export function createApp(deps: AppDeps) {
     '/agents/runs/:id/cancel',
     route(async (req, res) => {
       res.status(202).json(await cancelRun(client, callerOf(res), runIdParam(req)));
+    }),
+  );
+
+  v1.post(
+    '/agents/runs/:id/approvals/:toolCallId',
+    express.json({ limit: '64kb', type: () => true, strict: false }),
+    route(async (req, res) => {
+      res.json(await decideApproval(client, callerOf(res), runIdParam(req), String(req.params.toolCallId), req.body));
     }),
   );
 

@@ -66,6 +66,8 @@ export interface ToolLimits {
   dynoSizes: string[];
   /** The largest `max_calls`. */
   maxToolCalls: number;
+  /** The largest `approval_timeout_seconds` (MAX_APPROVAL_TIMEOUT_SECONDS). */
+  maxApprovalTimeoutSeconds: number;
 }
 
 /** OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME: traces are exported only when the endpoint is set. */
@@ -122,6 +124,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
       herokuApps: list(env, 'HEROKU_APPS'),
       dynoSizes: list(env, 'DYNO_SIZES'),
       maxToolCalls: positiveInt(env, 'MAX_TOOL_CALLS', 100),
+      maxApprovalTimeoutSeconds: positiveInt(env, 'MAX_APPROVAL_TIMEOUT_SECONDS', 30 * 86_400),
     },
     payloadSweepIntervalSeconds: positiveInt(env, 'PAYLOAD_SWEEP_INTERVAL_SECONDS', 3600),
     maxModelCalls: positiveInt(env, 'MAX_MODEL_CALLS_PER_RUN', 25),

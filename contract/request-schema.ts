@@ -65,6 +65,9 @@ export const toolObjectSchema = z.object({
         ttl_seconds: z.number({ error: 'must be an integer' }).int('must be an integer').optional(),
         max_calls: z.number({ error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').optional(),
         tool_params: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
+        // Our extensions (docs/api.md#b5-approvals): Heroku's own service ignores them.
+        requires_approval: z.boolean({ error: 'must be a boolean' }).optional(),
+        approval_timeout_seconds: z.number({ error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').optional(),
       },
       { error: 'must be an object' },
     )

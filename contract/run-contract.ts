@@ -40,6 +40,8 @@ export interface RuntimeParams {
   ttl_seconds: number;
   max_calls: number;
   tool_params: Record<string, unknown>;
+  /** Set only on tools whose calls wait for a reviewer's decision (docs/api.md#b5-approvals). */
+  approval?: { timeout_seconds: number };
 }
 
 /** A request's tool after validation: what the model sees and how to run it. */
@@ -67,10 +69,17 @@ export interface AgentRunInput {
   maxModelCalls: number;
   /** How many tool calls of one model reply run at once (MAX_PARALLEL_TOOL_CALLS); runs started before it run them one by one. */
   parallelToolCalls?: number;
+  /** The request's max_total_tokens and max_duration_seconds (docs/api.md#b6-budgets); absent on runs without them. */
+  budgets?: RunBudgets;
   /** Whether the custom search attributes are registered, so the run may update them. */
   searchAttributes: boolean;
   /** State handed over by continue-as-new. */
   carried?: CarriedState;
+}
+
+export interface RunBudgets {
+  maxTotalTokens?: number;
+  maxDurationSeconds?: number;
 }
 
 /** What a run carries into its next execution when its history grows long. */
@@ -128,6 +137,38 @@ export interface WaitForEventsArgs {
   feed?: string;
 }
 
+/** A tool call waiting for a reviewer (docs/api.md#b5-approvals). */
+export interface PendingApproval {
+  tool_call_id: string;
+  name: string;
+  arguments: string;
+  /** Unix seconds. */
+  requested_at: number;
+  /** Unix seconds when the call is denied by itself. */
+  expires_at: number;
+}
+
+export type ApprovalDecision = 'approve' | 'deny';
+
+export interface DecidedApproval {
+  tool_call_id: string;
+  name: string;
+  decision: ApprovalDecision;
+  reason: string | null;
+  /** `reviewer` (the approvals endpoint), `timeout` (approval_timeout_seconds) or `budget` (max_duration_seconds). */
+  decided_by: 'reviewer' | 'timeout' | 'budget';
+}
+
+export interface DecideApprovalArgs {
+  toolCallId: string;
+  decision: ApprovalDecision;
+  reason?: string;
+}
+
+/** Failure types the approval update's validator rejects with: the API answers 404 and 409. */
+export const APPROVAL_NOT_FOUND = 'ApprovalNotFound';
+export const APPROVAL_ALREADY_DECIDED = 'ApprovalAlreadyDecided';
+
 export interface RunSummary {
   runId: string;
   status: RunStatus;
@@ -138,10 +179,16 @@ export interface RunSummary {
   tool_calls: Record<string, number>;
   events: number;
   error: ErrorBody['error'] | null;
+  /** Tool calls waiting for a reviewer now. */
+  pending_approvals: PendingApproval[];
+  /** Approvals of this execution that were decided (by a reviewer, the timeout or the duration budget). */
+  decided_approvals: DecidedApproval[];
 }
 
 /** Long-poll: resolves as soon as there are events after `after` or the run ended (or, for older runs, after `timeoutMs`). */
 export const waitForEventsUpdate = defineUpdate<EventBatch, [WaitForEventsArgs]>('waitForEvents');
+/** A reviewer's decision on a pending approval; the validator refuses unknown (APPROVAL_NOT_FOUND) and decided (APPROVAL_ALREADY_DECIDED) calls. */
+export const decideApprovalUpdate = defineUpdate<DecidedApproval, [DecideApprovalArgs]>('decideApproval');
 /** Snapshot of the log after an offset (no history cost; used for finished runs). */
 export const eventsQuery = defineQuery<EventBatch, [{ after: number; limit?: number }]>('events');
 export const summaryQuery = defineQuery<RunSummary>('summary');

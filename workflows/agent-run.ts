@@ -28,21 +28,25 @@ import {
 import { TimeoutType } from '@temporalio/common';
 import {
   conversationQuery,
+  decideApprovalUpdate,
   eventsQuery,
   summaryQuery,
   TOOL_TASK_QUEUE,
   UPSTREAM_ERROR,
   waitForEventsUpdate,
   type AgentActivities,
+  type AgentRunInput,
   type AgentRunWorkflow,
   type CarriedState,
+  type DecideApprovalArgs,
   type ResolvedTool,
   type RunSummary,
 } from '../contract/run-contract';
-import { AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
+import { AGENT_AWAITING_APPROVAL, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
 import { TOOL_ACTIVITY_MARGIN_SECONDS } from '../contract/tool-defaults';
 import { errorPayload } from '../contract/tool-payload';
 import {
+  BUDGET_EXCEEDED_CODE,
   RUN_CANCELLED,
   SYSTEM_FINGERPRINT,
   toolResultContent,
@@ -51,6 +55,7 @@ import {
   type ErrorBody,
   type ToolCall,
 } from '../contract/wire';
+import { Approvals, denialMessage, type WaitLimit } from './approvals';
 import { boundedInOrder } from './bounded';
 import { EventLog } from './event-log';
 import { WaitingPolls } from './stream-polls';
@@ -137,6 +142,25 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       },
     },
   );
+  /** What the UI's current details show: every tool call running or waiting for a reviewer now. */
+  const running = new Map<number, string>();
+  const showCurrentDetails = () =>
+    setCurrentDetails(
+      [
+        ...running.values(),
+        ...approvals.waiting.map(
+          (a) => `awaiting approval of ${a.name} (tool call ${a.tool_call_id}) until ${new Date(a.expires_at * 1000).toISOString()}`,
+        ),
+      ].join('\n'),
+    );
+  let awaitingApproval = false;
+  const approvals = new Approvals(() => {
+    showCurrentDetails();
+    const awaiting = approvals.waiting.length > 0;
+    if (awaiting !== awaitingApproval && input.searchAttributes) upsertSearchAttributes([{ key: AGENT_AWAITING_APPROVAL, value: awaiting }]);
+    awaitingApproval = awaiting;
+  });
+  setHandler(decideApprovalUpdate, (args) => approvals.decide(args), { validator: (args: DecideApprovalArgs) => approvals.validate(args) });
   setHandler(eventsQuery, ({ after, limit }) => log.batchAfter(after, limit));
   setHandler(conversationQuery, ({ upTo }) => state.conversation.slice(0, upTo));
   setHandler(summaryQuery, (): RunSummary => ({
@@ -149,9 +173,16 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     tool_calls: state.toolCalls,
     events: log.length,
     error: log.terminal?.error ?? null,
+    pending_approvals: approvals.waiting,
+    decided_approvals: approvals.decided,
   }));
 
   const nowSeconds = () => Math.floor(Date.now() / 1000);
+  /** How long the run may still go by max_duration_seconds, counted from its start (undefined: no budget). */
+  const durationBudgetLeftMs = () => {
+    const seconds = input.budgets?.maxDurationSeconds;
+    return seconds === undefined ? undefined : state.created * 1000 + seconds * 1000 - Date.now();
+  };
   const toolsByName = new Map(input.tools.map((t) => [t.name, t]));
   const functions = input.tools.map((t) => t.function);
 
@@ -178,13 +209,53 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     return { call, position, run: { tool, nth: used + 1 } };
   };
 
-  /** What the UI's current details show: every tool call running now. */
-  const running = new Map<number, string>();
-  const runPlannedCall = async ({ call, position, run, refusal }: PlannedToolCall): Promise<string> => {
+  /** Logs the approval request of a call whose tool requires one, and resolves with the denial payload (undefined: approved). */
+  const requestApproval = async ({ call, run }: PlannedToolCall): Promise<string | undefined> => {
+    const timeoutSeconds = run?.tool.runtime.approval?.timeout_seconds;
+    if (timeoutSeconds === undefined) return undefined;
+    const requested = nowSeconds();
+    const limit: WaitLimit = {
+      ms: timeoutSeconds * 1000,
+      by: 'timeout',
+      reason: `no reviewer decided within approval_timeout_seconds (${timeoutSeconds} s)`,
+    };
+    const budgetMs = durationBudgetLeftMs();
+    const waitLimit: WaitLimit =
+      budgetMs !== undefined && budgetMs < limit.ms
+        ? {
+            ms: Math.max(budgetMs, 1),
+            by: 'budget',
+            reason: `the run reached its max_duration_seconds budget (${input.budgets?.maxDurationSeconds} s)`,
+          }
+        : limit;
+    const approval = {
+      tool_call_id: call.id,
+      name: call.function.name,
+      arguments: call.function.arguments,
+      requested_at: requested,
+      expires_at: requested + timeoutSeconds,
+    };
+    log.push({
+      id: input.runId,
+      object: 'approval.request',
+      created: requested,
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      tool_call_id: approval.tool_call_id,
+      name: approval.name,
+      arguments: approval.arguments,
+      expires_at: approval.expires_at,
+    });
+    const decided = await approvals.request(approval, waitLimit);
+    return decided.decision === 'approve' ? undefined : errorPayload(denialMessage(decided));
+  };
+
+  const runPlannedCall = async ({ call, position, run, refusal }: PlannedToolCall, approval?: Promise<string | undefined>): Promise<string> => {
     if (!run) return refusal ?? '';
+    const denial = await approval;
+    if (denial !== undefined) return denial;
     const { tool, nth } = run;
     running.set(position, `running ${tool.name} (tool call ${position + 1}; call ${nth} of max_calls ${tool.runtime.max_calls})`);
-    setCurrentDetails([...running.values()].join('\n'));
+    showCurrentDetails();
     try {
       const result = await runTool.executeWithOptions(toolActivityOptions(tool, position, call.function.arguments, changes), [
         { runId: input.runId, callKey: `${input.runId}:${position}`, tool, arguments: call.function.arguments },
@@ -195,7 +266,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       return describeToolFailure(tool, err);
     } finally {
       running.delete(position);
-      setCurrentDetails([...running.values()].join('\n'));
+      showCurrentDetails();
     }
   };
 
@@ -221,12 +292,18 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   /** Runs one reply's tool calls (at most `parallelToolCalls` at once) and logs their results in call order. */
   const runToolCalls = async (calls: ToolCall[]): Promise<void> => {
     const planned = calls.map(planToolCall);
+    // Every approval of the reply is asked for at once, before any call runs: reviewers see them all together.
+    const approved = planned.map((p) => {
+      const decision = requestApproval(p);
+      decision.catch(() => undefined); // a cancellation: the call that awaits it rethrows
+      return decision;
+    });
     if (!changes.parallelTools) {
-      for (const p of planned) logToolCompletion(p.call, await runPlannedCall(p));
+      for (const [i, p] of planned.entries()) logToolCompletion(p.call, await runPlannedCall(p, approved[i]));
       return;
     }
     const results = boundedInOrder(
-      planned.map((p) => () => runPlannedCall(p)),
+      planned.map((p, i) => () => runPlannedCall(p, approved[i])),
       input.parallelToolCalls ?? 1,
     );
     for (const [i, p] of planned.entries()) {
@@ -256,6 +333,11 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
             message: `the run reached its limit of ${input.maxModelCalls} model calls (MAX_MODEL_CALLS_PER_RUN)`,
           },
         };
+        break;
+      }
+      const overBudget = budgetExceeded(input, state, durationBudgetLeftMs());
+      if (overBudget) {
+        log.terminal = { status: 'failed', error: overBudget };
         break;
       }
       if (workflowInfo().continueAsNewSuggested) {
@@ -320,6 +402,26 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   }
   return terminal;
 };
+
+/** The `budget_exceeded` error of a run past max_total_tokens or max_duration_seconds; checked between steps. */
+function budgetExceeded(input: AgentRunInput, state: CarriedState, durationLeftMs: number | undefined): ErrorBody['error'] | undefined {
+  const maxTokens = input.budgets?.maxTotalTokens;
+  if (maxTokens !== undefined && state.usage.total_tokens >= maxTokens) {
+    return {
+      code: BUDGET_EXCEEDED_CODE,
+      type: 'budget_exceeded',
+      message: `the run used ${state.usage.total_tokens} tokens, reaching its max_total_tokens budget of ${maxTokens}`,
+    };
+  }
+  if (durationLeftMs !== undefined && durationLeftMs <= 0) {
+    return {
+      code: BUDGET_EXCEEDED_CODE,
+      type: 'budget_exceeded',
+      message: `the run reached its max_duration_seconds budget of ${input.budgets?.maxDurationSeconds} s`,
+    };
+  }
+  return undefined;
+}
 
 function toolActivityOptions(tool: ResolvedTool, position: number, args: string, changes: Changes) {
   return {

@@ -29,7 +29,7 @@ describe('apiConfig', () => {
       adminKeys: [],
       keyIdSecret: undefined,
       quotas: { concurrentRuns: 50, requestsPerMinute: 600 },
-      toolLimits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 },
+      toolLimits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100, maxApprovalTimeoutSeconds: 30 * 86_400 },
       payloadSweepIntervalSeconds: 3600,
       maxModelCalls: 25,
       allowedModels: [],

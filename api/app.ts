@@ -15,6 +15,7 @@ import { ApiError, invalidRequest, temporalUnavailable } from './api-error';
 import { callerOf, keyRing } from './auth';
 import { startRun } from './start-run';
 import { decideApproval } from './approvals';
+import { backgroundAnswer, backgroundHeaders, prefersAsync } from './background';
 import { cancelRun, describe, listRuns, readRun } from './runs';
 import { RunFeeds } from './run-feeds';
 import { streamRun, type OpenStreams } from './stream-run';
@@ -90,7 +91,7 @@ export function createApp(deps: AppDeps) {
     // Any content type is read as JSON: Heroku's clients are not all careful with headers.
     express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
     route(async (req, res) => {
-      const { runId, firstPoll } = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async () =>
+      const { runId, background, firstPoll } = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async () =>
         startRun(
           client,
           config,
@@ -105,6 +106,10 @@ export function createApp(deps: AppDeps) {
         ),
       );
       log.info('run started', runFields(runId));
+      if (background || prefersAsync(req)) {
+        res.status(202).set(backgroundHeaders(runId)).json(backgroundAnswer(runId));
+        return;
+      }
       streamRun(req, res, feeds.get(runId, firstPoll), runId, -1, keepAliveMs, streams);
     }),
   );

@@ -56,8 +56,10 @@ export async function readRun(client: Client, caller: Caller, runId: string): Pr
   // The totals live in the workflow; a query needs a worker, so give it a deadline.
   const summary = await client.connection.withDeadline(Date.now() + 5_000, () => handle.query(summaryQuery)).catch(() => undefined);
   const { runId: _, ...rest } = summary ?? fallbackSummary(description, runId);
-  // Temporal's own status wins: it also covers runs ended from outside the loop.
-  return { id: runId, workflow_id: description.workflowId, ...rest, status: STATUS_OF[description.status.name] ?? rest.status };
+  // Temporal's own status wins (it also covers runs ended from outside the loop), except while a run that
+  // has ended its loop still delivers its webhook.
+  const status = description.status.name === 'RUNNING' ? rest.status : (STATUS_OF[description.status.name] ?? rest.status);
+  return { id: runId, workflow_id: description.workflowId, ...rest, status };
 }
 
 /** What Temporal itself knows of a run, without asking the workflow. */
@@ -72,6 +74,7 @@ function fallbackSummary(d: Pick<WorkflowExecutionInfo, 'status' | 'startTime' |
     tool_calls: {},
     events: 0,
     error: null,
+    message: null,
     pending_approvals: [],
     decided_approvals: [],
   };

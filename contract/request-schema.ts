@@ -83,6 +83,15 @@ export const agentRequestSchema = z.object({
   temperature: unitInterval('temperature').optional(),
   top_p: unitInterval('top_p').optional(),
   tools: z.array(toolObjectSchema, { error: 'must be an array' }).optional(),
+  // Our extensions (docs/api.md#part-b-durable-run-extensions); Heroku's own service ignores them.
+  background: z.boolean({ error: 'must be a boolean' }).optional(),
+  webhook: z
+    .string({ error: 'must be a string (an http or https URL)' })
+    .min(1, 'must be a non-empty string')
+    .max(2048, 'must be at most 2048 characters')
+    .optional(),
+  max_total_tokens: z.number({ error: 'must be an integer' }).int('must be an integer').positive('must be greater than 0').optional(),
+  max_duration_seconds: z.number({ error: 'must be an integer' }).int('must be an integer').positive('must be greater than 0').optional(),
 });
 export type AgentRequest = z.infer<typeof agentRequestSchema>;
 export type ChatMessage = AgentRequest['messages'][number];

@@ -69,6 +69,8 @@ export interface AgentRunInput {
   maxModelCalls: number;
   /** How many tool calls of one model reply run at once (MAX_PARALLEL_TOOL_CALLS); runs started before it run them one by one. */
   parallelToolCalls?: number;
+  /** Where the run's outcome is POSTed when it ends (docs/api.md#b4-background-runs-and-webhooks); absent on runs without one. */
+  webhook?: { url: string; maxAttempts: number };
   /** The request's max_total_tokens and max_duration_seconds (docs/api.md#b6-budgets); absent on runs without them. */
   budgets?: RunBudgets;
   /** Whether the custom search attributes are registered, so the run may update them. */
@@ -165,6 +167,9 @@ export interface DecideApprovalArgs {
   reason?: string;
 }
 
+/** Failure type of a webhook that can never be delivered (no WEBHOOK_SECRET, a refused target): not retried. */
+export const WEBHOOK_UNDELIVERABLE = 'WebhookUndeliverable';
+
 /** Failure types the approval update's validator rejects with: the API answers 404 and 409. */
 export const APPROVAL_NOT_FOUND = 'ApprovalNotFound';
 export const APPROVAL_ALREADY_DECIDED = 'ApprovalAlreadyDecided';
@@ -179,6 +184,8 @@ export interface RunSummary {
   tool_calls: Record<string, number>;
   events: number;
   error: ErrorBody['error'] | null;
+  /** The last assistant message of the run (its answer, once it completed); null before the first model call. */
+  message: AssistantMessage | null;
   /** Tool calls waiting for a reviewer now. */
   pending_approvals: PendingApproval[];
   /** Approvals of this execution that were decided (by a reviewer, the timeout or the duration budget). */
@@ -232,8 +239,24 @@ export interface ToolCallResult {
   payload: string;
 }
 
+/** The JSON a webhook receives when its run ends (Standard Webhooks' `{type, timestamp, data}`). */
+export interface WebhookPayload {
+  type: `run.${Exclude<RunStatus, 'running'>}`;
+  /** ISO 8601: when the run ended. */
+  timestamp: string;
+  data: Omit<RunSummary, 'runId' | 'pending_approvals' | 'decided_approvals'> & { id: string };
+}
+
+export interface WebhookDelivery {
+  url: string;
+  /** `webhook-id`: the same on every attempt, so a receiver can drop repeats. */
+  webhookId: string;
+  payload: WebhookPayload;
+}
+
 /** The activities the workflow proxies (types only: no implementation is bundled into workflows). */
 export interface AgentActivities {
   callModel(input: ModelCallInput): Promise<ModelCallResult>;
   runTool(input: ToolCallInput): Promise<ToolCallResult>;
+  deliverWebhook(input: WebhookDelivery): Promise<void>;
 }

@@ -66,7 +66,7 @@ const MODEL_CALL_OPTIONS = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
 } as const;
 
-const { callModel, runTool } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
+const { callModel, runTool, deliverWebhook } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
 
 /**
  * What changed since runs started without the patch 'lean-steps', decided
@@ -163,7 +163,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   setHandler(decideApprovalUpdate, (args) => approvals.decide(args), { validator: (args: DecideApprovalArgs) => approvals.validate(args) });
   setHandler(eventsQuery, ({ after, limit }) => log.batchAfter(after, limit));
   setHandler(conversationQuery, ({ upTo }) => state.conversation.slice(0, upTo));
-  setHandler(summaryQuery, (): RunSummary => ({
+  const summary = (): RunSummary => ({
     runId: input.runId,
     status: log.terminal?.status ?? 'running',
     model: input.model,
@@ -173,9 +173,11 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     tool_calls: state.toolCalls,
     events: log.length,
     error: log.terminal?.error ?? null,
+    message: lastAssistantMessage(state),
     pending_approvals: approvals.waiting,
     decided_approvals: approvals.decided,
-  }));
+  });
+  setHandler(summaryQuery, summary);
 
   const nowSeconds = () => Math.floor(Date.now() / 1000);
   /** How long the run may still go by max_duration_seconds, counted from its start (undefined: no budget). */
@@ -394,6 +396,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   // Let every waiting subscriber collect the terminal batch before the run closes.
   await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   if (changes.tokensAtEnd) upsertTotalTokens();
+  if (input.webhook) await notifyWebhook(input.runId, input.webhook, summary());
   // Ended as Temporal records it, so the UI and visibility queries tell failed and cancelled runs apart.
   if (cancelled) throw cancelled.error;
   const terminal = log.terminal; // every way out of the loop above sets it
@@ -436,6 +439,39 @@ function toolActivityOptions(tool: ResolvedTool, position: number, args: string,
         : { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
     summary: `tool call ${position + 1}: ${tool.name} ${args.length > 80 ? `${args.slice(0, 77)}...` : args}`,
   } as const;
+}
+
+/** The run's outcome to its webhook; a webhook that cannot be delivered after its retries does not change the outcome. */
+async function notifyWebhook(runId: string, webhook: NonNullable<AgentRunInput['webhook']>, summary: RunSummary): Promise<void> {
+  const { runId: id, pending_approvals: _pending, decided_approvals: _decided, ...data } = summary;
+  const status = summary.status === 'running' ? 'failed' : summary.status; // every way out of the loop ends it
+  const delivery = {
+    url: webhook.url,
+    webhookId: `msg_${runId.replace(/^chatcmpl-/, '')}`,
+    payload: { type: `run.${status}` as const, timestamp: new Date().toISOString(), data: { id, ...data, status } },
+  };
+  try {
+    await CancellationScope.nonCancellable(() =>
+      deliverWebhook.executeWithOptions(
+        {
+          startToCloseTimeout: '30 seconds',
+          retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: webhook.maxAttempts },
+          summary: `webhook to ${webhook.url.replace(/^https?:\/\/([^/?#]*).*$/s, '$1')}`,
+        },
+        [delivery],
+      ),
+    );
+  } catch {
+    // Its attempts and their failures are in the run's history.
+  }
+}
+
+/** The assistant's last message, once the model was called (before that, the conversation's are the client's). */
+function lastAssistantMessage(state: CarriedState): AssistantMessage | null {
+  if (state.modelCalls === 0) return null;
+  const last = [...state.conversation].reverse().find((m) => m.role === 'assistant');
+  if (!last || last.role !== 'assistant') return null;
+  return { role: 'assistant', content: last.content ?? null, refusal: null, ...(last.tool_calls?.length ? { tool_calls: last.tool_calls } : {}) };
 }
 
 function toHistoryMessage(message: AssistantMessage): ChatMessage {

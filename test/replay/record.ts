@@ -115,6 +115,15 @@ const SCENARIOS: Record<string, Scenario> = {
     await reading;
     return runId;
   },
+  'budget-stop': async (stack) => {
+    stack.model.setHandler(scriptedAgent);
+    // The model would call the tool for ever; max_total_tokens ends the run after its first step.
+    const res = await runAgent(stack, {
+      ...ask('LOOP dyno_run_command {"who":"again"}', [dynoTool('echo "$TOOL_ARG_WHO"', 20)]),
+      max_total_tokens: 1,
+    });
+    return res.headers.get('agent-run-id')!;
+  },
   'idempotent-reattach': async (stack) => {
     stack.model.setHandler((req) => ({ ...scriptedAgent(req), delayMs: 1_500 }) as never);
     const headers = { 'Idempotency-Key': 'replay-key' };

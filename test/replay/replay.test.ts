@@ -75,6 +75,13 @@ const SCENARIOS: Record<string, (executions: Event[][]) => void> = {
     assert.deepEqual(activities(events!), ['callModel', 'runTool', 'callModel']);
     assert.equal(t.at(-1), 'WORKFLOW_EXECUTION_COMPLETED');
   },
+  'budget-stop': ([events]) => {
+    // One step, then the max_total_tokens budget ended the run as failed (budget_exceeded).
+    assert.deepEqual(activities(events!), ['callModel', 'runTool']);
+    const last = events!.at(-1)!;
+    assert.equal(types([last])[0], 'WORKFLOW_EXECUTION_FAILED');
+    assert.equal(last.workflowExecutionFailedEventAttributes.failure.applicationFailureInfo.type, 'budget_exceeded');
+  },
   'idempotent-reattach': ([events]) => {
     // Its run id is the one the Idempotency-Key and the caller's key id give: the run two POSTs attached to.
     const started = events![0]!.workflowExecutionStartedEventAttributes;

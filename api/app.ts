@@ -15,6 +15,7 @@ import { ApiError, invalidRequest, temporalUnavailable } from './api-error';
 import { callerOf, keyRing } from './auth';
 import { startRun } from './start-run';
 import { decideApproval } from './approvals';
+import { usageOf } from './usage';
 import { backgroundAnswer, backgroundHeaders, prefersAsync } from './background';
 import { cancelRun, describe, listRuns, readRun } from './runs';
 import { RunFeeds } from './run-feeds';
@@ -149,6 +150,13 @@ export function createApp(deps: AppDeps) {
       const runId = runIdParam(req);
       await describe(client, callerOf(res), runId); // 404 before any stream starts (another key's run too)
       streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs, streams);
+    }),
+  );
+
+  v1.get(
+    '/agents/usage',
+    route(async (req, res) => {
+      res.json(await usageOf(client, config, callerOf(res), req.query, await searchAttributes()));
     }),
   );
 

@@ -23,6 +23,7 @@ import {
 import { AGENT_API_KEY_ID, AGENT_MODEL, AGENT_TOOLS, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
 import { resolveWebhookTarget, WebhookTargetError } from '../common/webhook-target';
 import { ApiError, invalidRequest } from './api-error';
+import { dailyBudgetOf } from './daily-budget';
 import { POLL_TIMEOUT_MS } from './run-feeds';
 
 export interface StartedRun {
@@ -42,6 +43,7 @@ export async function startRun(
   searchAttributes: boolean,
 ): Promise<StartedRun> {
   const request = parseRequest(body);
+  const keyBudget = await dailyBudgetOf(client, config, who.apiKeyId, searchAttributes);
   const input: Omit<AgentRunInput, 'runId'> = {
     model: chooseModel(config, request.model),
     messages: request.messages,
@@ -58,6 +60,7 @@ export async function startRun(
       ? { webhook: { url: await checkedWebhook(config, request.webhook), maxAttempts: config.webhookMaxAttempts } }
       : {}),
     ...budgetsOf(request),
+    ...(keyBudget ? { keyBudget } : {}),
     searchAttributes,
   };
   const key = who.idempotencyKey?.trim();

@@ -112,6 +112,10 @@ export interface ApiConfig {
   webhooks: WebhookSettings;
   /** WEBHOOK_MAX_ATTEMPTS: how often a run tries to deliver its webhook. */
   webhookMaxAttempts: number;
+  /** KEY_DAILY_TOKEN_BUDGET: tokens a key's runs may use per UTC day; unset: no budget. */
+  keyDailyTokenBudget?: number;
+  /** USAGE_MAX_DAYS: the longest range GET /v1/agents/usage counts. */
+  usageMaxDays: number;
 }
 
 export interface WebhookSettings {
@@ -163,6 +167,8 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     tracing: tracingConfig(env),
     webhooks: webhookSettings(env),
     webhookMaxAttempts: positiveInt(env, 'WEBHOOK_MAX_ATTEMPTS', 10),
+    keyDailyTokenBudget: optional(env, 'KEY_DAILY_TOKEN_BUDGET') === undefined ? undefined : positiveInt(env, 'KEY_DAILY_TOKEN_BUDGET', 1),
+    usageMaxDays: positiveInt(env, 'USAGE_MAX_DAYS', 366),
   };
 }
 

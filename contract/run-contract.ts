@@ -73,10 +73,26 @@ export interface AgentRunInput {
   webhook?: { url: string; maxAttempts: number };
   /** The request's max_total_tokens and max_duration_seconds (docs/api.md#b6-budgets); absent on runs without them. */
   budgets?: RunBudgets;
+  /** KEY_DAILY_TOKEN_BUDGET of the key that started the run (docs/api.md#b6-budgets), checked between steps; absent without one. */
+  keyBudget?: KeyBudget;
   /** Whether the custom search attributes are registered, so the run may update them. */
   searchAttributes: boolean;
   /** State handed over by continue-as-new. */
   carried?: CarriedState;
+}
+
+export interface KeyBudget {
+  apiKeyId: string;
+  dailyTokens: number;
+  /** The UTC day (`YYYY-MM-DD`) whose usage the run counts against: the day it started. */
+  day: string;
+}
+
+export interface KeyTokensInput {
+  apiKeyId: string;
+  day: string;
+  /** The asking run, whose own total the workflow knows better than visibility. */
+  exceptWorkflowId: string;
 }
 
 export interface RunBudgets {
@@ -259,4 +275,6 @@ export interface AgentActivities {
   callModel(input: ModelCallInput): Promise<ModelCallResult>;
   runTool(input: ToolCallInput): Promise<ToolCallResult>;
   deliverWebhook(input: WebhookDelivery): Promise<void>;
+  /** The tokens of the key's other runs of the day, from visibility (common/token-usage.ts). */
+  keyTokensUsed(input: KeyTokensInput): Promise<number>;
 }

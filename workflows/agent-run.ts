@@ -67,6 +67,10 @@ const MODEL_CALL_OPTIONS = {
 } as const;
 
 const { callModel, runTool, deliverWebhook } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
+const { keyTokensUsed } = proxyActivities<AgentActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+});
 
 /**
  * What changed since runs started without the patch 'lean-steps', decided
@@ -337,7 +341,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         };
         break;
       }
-      const overBudget = budgetExceeded(input, state, durationBudgetLeftMs());
+      const overBudget = budgetExceeded(input, state, durationBudgetLeftMs()) ?? (await keyBudgetExceeded(input, state, info.workflowId));
       if (overBudget) {
         log.terminal = { status: 'failed', error: overBudget };
         break;
@@ -364,7 +368,8 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       );
       if (known !== undefined) state.knownToModel = state.conversation.length;
       addUsage(state, reply.usage);
-      if (!changes.tokensAtEnd) upsertTotalTokens();
+      // A key's daily budget is counted from the runs' AgentTotalTokens, so those runs keep it current.
+      if (!changes.tokensAtEnd || input.keyBudget) upsertTotalTokens();
       log.push({
         id: input.runId,
         object: 'chat.completion',
@@ -424,6 +429,25 @@ function budgetExceeded(input: AgentRunInput, state: CarriedState, durationLeftM
     };
   }
   return undefined;
+}
+
+/** The `budget_exceeded` error of a run whose key's daily token budget is used up; checked between steps, not before the first. */
+async function keyBudgetExceeded(input: AgentRunInput, state: CarriedState, workflowId: string): Promise<ErrorBody['error'] | undefined> {
+  const budget = input.keyBudget;
+  if (!budget || state.modelCalls === 0) return undefined;
+  let others: number;
+  try {
+    others = await keyTokensUsed({ apiKeyId: budget.apiKeyId, day: budget.day, exceptWorkflowId: workflowId });
+  } catch {
+    return undefined; // visibility unreachable: the run goes on rather than fail for the count's sake
+  }
+  const used = others + state.usage.total_tokens;
+  if (used < budget.dailyTokens) return undefined;
+  return {
+    code: BUDGET_EXCEEDED_CODE,
+    type: 'budget_exceeded',
+    message: `the API key's daily token budget of ${budget.dailyTokens} (KEY_DAILY_TOKEN_BUDGET) is used up for ${budget.day}: ${used} tokens`,
+  };
 }
 
 function toolActivityOptions(tool: ResolvedTool, position: number, args: string, changes: Changes) {

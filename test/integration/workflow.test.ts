@@ -47,6 +47,7 @@ const activities: AgentActivities = {
   },
   // No run here names a webhook (test/e2e/background.test.ts delivers real ones).
   deliverWebhook: () => Promise.reject(new Error('no webhook is expected in these tests')),
+  keyTokensUsed: () => Promise.reject(new Error('no key budget is expected in these tests')),
 };
 
 let server: DevServer;

@@ -45,6 +45,8 @@ describe('apiConfig', () => {
       tracing: undefined,
       webhooks: { allowHosts: [] },
       webhookMaxAttempts: 10,
+      keyDailyTokenBudget: undefined,
+      usageMaxDays: 366,
     });
   });
 

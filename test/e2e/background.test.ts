@@ -51,6 +51,7 @@ const stack = useStack({ apiEnv: webhookEnv, workerEnv: webhookEnv });
 beforeEach(() => stack.model.setHandler(scriptedAgent));
 
 const TEST_TIMEOUT = { timeout: 120_000 };
+const approvalTool = (runtime: Record<string, unknown>) => ({ type: 'heroku_tool', name: 'html_to_markdown', runtime_params: runtime });
 const deliveriesOf = (runId: string) => receiver.deliveries.filter((d) => JSON.parse(d.body).data.id === runId);
 const statusOf = async (runId: string) => (await getJson(stack, `/v1/agents/runs/${runId}`)).body;
 
@@ -138,7 +139,7 @@ describe('background runs', () => {
     await until(async () => (await statusOf(runId)).status === 'cancelled', 'the run to be cancelled');
   });
 
-  test('the new body fields are validated with Heroku-shaped 400s naming them', TEST_TIMEOUT, async () => {
+  test('the new body and tool fields are validated with Heroku-shaped 400s naming them', TEST_TIMEOUT, async () => {
     const base = { model: 'm', messages: [{ role: 'user', content: 'x' }] };
     const cases: [Record<string, unknown>, string][] = [
       [{ background: 'yes' }, 'background must be a boolean'],
@@ -154,6 +155,20 @@ describe('background runs', () => {
       [{ max_total_tokens: '100' }, 'max_total_tokens must be an integer'],
       [{ max_duration_seconds: 1.5 }, 'max_duration_seconds must be an integer'],
       [{ max_duration_seconds: -1 }, 'max_duration_seconds must be greater than 0'],
+      [{ tools: [approvalTool({ requires_approval: 'yes' })] }, 'tools[0].runtime_params.requires_approval must be a boolean'],
+      [
+        { tools: [approvalTool({ requires_approval: true, approval_timeout_seconds: 0 })] },
+        'tools[0].runtime_params.approval_timeout_seconds must be at least 1',
+      ],
+      [
+        { tools: [approvalTool({ requires_approval: true, approval_timeout_seconds: 2.5 })] },
+        'tools[0].runtime_params.approval_timeout_seconds must be an integer',
+      ],
+      [
+        { tools: [approvalTool({ requires_approval: true, approval_timeout_seconds: 2_592_001 })] },
+        'tools[0].runtime_params.approval_timeout_seconds must be at most 2592000 on this server (MAX_APPROVAL_TIMEOUT_SECONDS)',
+      ],
+      [{ tools: [approvalTool({ approval_timeout_seconds: 60 })] }, 'tools[0].runtime_params.approval_timeout_seconds needs requires_approval: true'],
     ];
     for (const [extra, message] of cases) {
       const res = await post(stack, { ...base, ...extra });

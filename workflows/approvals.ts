@@ -76,10 +76,16 @@ export class Approvals {
     this.pending.set(approval.tool_call_id, approval);
     this.onChange();
     const decided = () => this.decisions.get(approval.tool_call_id);
-    if (!(await condition(() => decided() !== undefined, limit.ms))) {
-      return this.decide({ toolCallId: approval.tool_call_id, decision: 'deny', reason: limit.reason }, limit.by);
+    let answered: boolean;
+    try {
+      answered = await condition(() => decided() !== undefined, limit.ms);
+    } catch (err) {
+      // The run was cancelled while the call waited: it waits no more.
+      this.pending.delete(approval.tool_call_id);
+      this.onChange();
+      throw err;
     }
-    return decided()!;
+    return (answered ? decided() : undefined) ?? this.decide({ toolCallId: approval.tool_call_id, decision: 'deny', reason: limit.reason }, limit.by);
   }
 }
 

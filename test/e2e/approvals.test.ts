@@ -11,6 +11,7 @@ import { scriptedAgent } from '../doubles/model-server';
 import { dynoCreatesOf, dynoTool, follow, ids, messageFrames, newTag, resumeStream, workflowOf } from '../support/runs';
 import { getJson, post, type Requester } from '../support/sse';
 import { OTHER_API_KEY, useStack } from '../support/stack';
+import { AGENT_AWAITING_APPROVAL } from '../../contract/search-attributes';
 import { until, within } from '../support/wait';
 
 const stack = useStack({ persistent: true });
@@ -185,6 +186,20 @@ describe('approvals', () => {
       `Done: ${[denial, stepResult(2), stepResult(3)].join('\n')}`,
     ]);
     assert.equal(dynoCreatesOf(stack.heroku, stream.runId).length, 2);
+  });
+
+  test('cancelled while it waits: the run ends cancelled and nothing is left pending', TEST_TIMEOUT, async () => {
+    const stream = follow(await post(stack, guardedRun(newTag(), [1])));
+    await until(() => approvalRequests(stream.frames).length === 1, 'the approval request');
+    await until(async () => (await awaitingIds()).includes(stream.runId), 'the run in ?status=awaiting_approval');
+    assert.equal((await getJson(stack, `/v1/agents/runs/${stream.runId}/cancel`, { method: 'POST' })).status, 202);
+    await within(stream.ended, 'the stream to end', 60_000);
+    assert.deepEqual(ids(stream.frames), ['0', '1', 'error', 'done']);
+    const done = await statusOf(stream.runId);
+    assert.deepEqual([done.status, done.pending_approvals], ['cancelled', []]);
+    const { typedSearchAttributes } = await workflowOf(stack.client, stream.runId).describe();
+    assert.equal(typedSearchAttributes.get(AGENT_AWAITING_APPROVAL), false);
+    assert.equal(dynoCreatesOf(stack.heroku, stream.runId).length, 0);
   });
 
   test('decided after the worker and the API were restarted: the run goes on from where it waited', TEST_TIMEOUT, async () => {

@@ -438,7 +438,8 @@ async function keyBudgetExceeded(input: AgentRunInput, state: CarriedState, work
   let others: number;
   try {
     others = await keyTokensUsed({ apiKeyId: budget.apiKeyId, day: budget.day, exceptWorkflowId: workflowId });
-  } catch {
+  } catch (err) {
+    if (isCancellation(err)) throw err;
     return undefined; // visibility unreachable: the run goes on rather than fail for the count's sake
   }
   const used = others + state.usage.total_tokens;

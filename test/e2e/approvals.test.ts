@@ -202,13 +202,14 @@ describe('approvals', () => {
     assert.equal(dynoCreatesOf(stack.heroku, stream.runId).length, 0);
   });
 
-  test('decided after the worker and the API were restarted: the run goes on from where it waited', TEST_TIMEOUT, async () => {
+  test('decided after the worker, the API and the Temporal server were restarted: the run goes on from where it waited', TEST_TIMEOUT, async () => {
     const tag = newTag();
     const stream = follow(await post(stack, guardedRun(tag, [1])));
     await until(() => approvalRequests(stream.frames).length === 1, 'the approval request');
     const [request] = approvalRequests(stream.frames);
     await Promise.all([stack.worker.kill('SIGKILL'), stack.api.kill('SIGKILL')]);
     assert.ok((await stream.ended).error, 'the stream was cut with its API');
+    await stack.restartTemporal(); // the Temporal server too (SIGKILL; its SQLite file keeps the run)
     await Promise.all([stack.worker.start(), stack.api.start()]);
 
     // The status query waits for the new worker (the dead one's sticky queue times out first).

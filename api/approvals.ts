@@ -25,9 +25,14 @@ const MAX_REASON_CHARS = 2000;
 /** A decision needs a worker to run the update; past this the API answers 503 instead of holding the request. */
 const DECIDE_DEADLINE_MS = 30_000;
 
-const decisionSchema = z.object({
+/** The body of POST /v1/agents/runs/{id}/approvals/{tool_call_id} (also in /openapi.json). */
+export const decisionSchema = z.object({
   decision: z.enum(['approve', 'deny'], { error: 'must be "approve" or "deny"' }),
-  reason: z.string({ error: 'must be a string' }).max(MAX_REASON_CHARS, `must be at most ${MAX_REASON_CHARS} characters`).optional(),
+  reason: z
+    .string({ error: 'must be a string' })
+    .max(MAX_REASON_CHARS, `must be at most ${MAX_REASON_CHARS} characters`)
+    .optional()
+    .meta({ description: 'why; a denial hands it to the model' }),
 });
 
 export async function decideApproval(client: Client, caller: Caller, runId: string, toolCallId: string, body: unknown): Promise<DecidedApproval> {

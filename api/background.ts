@@ -16,7 +16,13 @@ export function backgroundHeaders(runId: string): Record<string, string> {
   return { Location: statusPath(runId), 'Agent-Run-Id': runId, 'Preference-Applied': 'respond-async' };
 }
 
-export function backgroundAnswer(runId: string) {
+export interface BackgroundAnswer {
+  id: string;
+  status: 'running';
+  urls: { status: string; stream: string; cancel: string };
+}
+
+export function backgroundAnswer(runId: string): BackgroundAnswer {
   return {
     id: runId,
     status: 'running',

@@ -4,23 +4,29 @@
  * admin), counted from the runs' durable totals in Temporal visibility.
  */
 import type { Client } from '@temporalio/client';
+import { z } from 'zod';
 import type { ApiConfig } from '../common/config';
 import { dayStartMs, tokenUsage, utcDay, type DayUsage } from '../common/token-usage';
 import { ApiError, invalidRequest } from './api-error';
 import type { Caller } from './auth';
 
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const day = (name: 'from' | 'to') => {
+  const problem = `${name} must be a date as YYYY-MM-DD (a UTC day)`;
+  return (
+    z
+      .string({ error: problem })
+      .regex(/^\d{4}-\d{2}-\d{2}$/, problem)
+      // Date.parse rolls 2026-02-30 over to March: a real day reads back the same.
+      .refine((d) => !Number.isNaN(dayStartMs(d)) && utcDay(dayStartMs(d)) === d, problem)
+      .optional()
+  );
+};
 
-function dayParam(query: Record<string, unknown>, name: 'from' | 'to', fallback: string): string {
-  const raw = query[name];
-  if (raw === undefined) return fallback;
-  const ms = typeof raw === 'string' && DAY.test(raw) ? dayStartMs(raw) : NaN;
-  // Date.parse rolls 2026-02-30 over to March: a real day reads back the same.
-  if (Number.isNaN(ms) || utcDay(ms) !== raw) {
-    throw invalidRequest(`${name} must be a date as YYYY-MM-DD (a UTC day)`);
-  }
-  return raw;
-}
+/** The query of GET /v1/agents/usage (also in /openapi.json). */
+export const usageQuerySchema = z.object({
+  from: day('from').meta({ description: 'the first UTC day, YYYY-MM-DD (default today)' }),
+  to: day('to').meta({ description: 'the last UTC day, included (default: from, or today when from is earlier)' }),
+});
 
 export interface UsageAnswer {
   from: string;
@@ -38,9 +44,11 @@ export async function usageOf(
   query: Record<string, unknown>,
   searchAttributes: boolean,
 ): Promise<UsageAnswer> {
+  const parsed = usageQuerySchema.safeParse(query);
+  if (!parsed.success) throw invalidRequest(parsed.error.issues[0]?.message ?? 'the query is invalid');
   const today = utcDay(Date.now());
-  const from = dayParam(query, 'from', today);
-  const to = dayParam(query, 'to', from > today ? from : today);
+  const from = parsed.data.from ?? today;
+  const to = parsed.data.to ?? (from > today ? from : today);
   if (to < from) throw invalidRequest('to must not be before from');
   const days = (dayStartMs(to) - dayStartMs(from)) / 86_400_000 + 1;
   if (days > config.usageMaxDays) {

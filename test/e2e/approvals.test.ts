@@ -12,6 +12,7 @@ import { dynoCreatesOf, dynoTool, follow, ids, messageFrames, newTag, resumeStre
 import { getJson, post, type Requester } from '../support/sse';
 import { OTHER_API_KEY, useStack } from '../support/stack';
 import { AGENT_AWAITING_APPROVAL } from '../../contract/search-attributes';
+import { approvalRequestEvent, decidedApproval, runView } from '../../api/response-schemas';
 import { until, within } from '../support/wait';
 
 const stack = useStack({ persistent: true });
@@ -79,9 +80,11 @@ describe('approvals', () => {
       { id: stream.runId, tool_call_id: call.id, name: 'dyno_run_command', arguments: '{"n":1}' },
     );
     assert.equal(request.expires_at - request.created, 86_400, 'the default approval_timeout_seconds');
+    approvalRequestEvent.parse(request); // the shape docs/openapi.json documents
 
     // Waiting: shown in the status, the list filter and the Temporal UI; no activity holds a worker slot.
     const waiting = await statusOf(stream.runId);
+    runView.parse(waiting);
     assert.equal(waiting.status, 'running');
     assert.deepEqual(waiting.pending_approvals, [
       { tool_call_id: call.id, name: 'dyno_run_command', arguments: '{"n":1}', requested_at: request.created, expires_at: request.expires_at },
@@ -108,6 +111,7 @@ describe('approvals', () => {
       status: 200,
       body: { tool_call_id: call.id, name: 'dyno_run_command', decision: 'approve', reason: null, decided_by: 'reviewer' },
     });
+    decidedApproval.parse(approved.body);
     const second = await decide(stream.runId, call.id, { decision: 'deny' });
     assert.equal(second.status, 409);
     assert.equal(second.body.error.type, 'conflict_error');

@@ -11,6 +11,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
+import { backgroundAnswer } from '../../api/response-schemas';
 import { reply, scriptedAgent } from '../doubles/model-server';
 import { newTag } from '../support/runs';
 import { getJson, post } from '../support/sse';
@@ -81,6 +82,7 @@ describe('background runs', () => {
       status: 'running',
       urls: { status: `/v1/agents/runs/${runId}`, stream: `/v1/agents/runs/${runId}/stream`, cancel: `/v1/agents/runs/${runId}/cancel` },
     });
+    backgroundAnswer.parse(answer); // the shape docs/openapi.json documents
     assert.equal(res.headers.get('location'), `/v1/agents/runs/${runId}`);
     assert.equal(res.headers.get('agent-run-id'), runId);
     assert.equal(res.headers.get('preference-applied'), 'respond-async');

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
+import { usageAnswer } from '../../api/response-schemas';
 import { scriptedAgent } from '../doubles/model-server';
 import { dynoTool, follow, ids, messageFrames, newTag } from '../support/runs';
 import { getJson, post, type Requester } from '../support/sse';
@@ -58,6 +59,7 @@ describe('the daily token budget of a key', () => {
   test('usage is counted from the durable totals, per key and day, and an admin sees every key', TEST_TIMEOUT, async () => {
     await until(async () => (await usage()).body.total_tokens === spent, 'the usage to show the run', 30_000);
     const mine = await usage();
+    usageAnswer.parse(mine.body); // the shape docs/openapi.json documents
     assert.deepEqual(mine.body, {
       from: today(),
       to: today(),

@@ -14,6 +14,9 @@ import { isRunId } from '../common/run-ids';
 import { ApiError, invalidRequest, temporalUnavailable } from './api-error';
 import { callerOf, keyRing } from './auth';
 import { startRun } from './start-run';
+import { decideApproval } from './approvals';
+import { usageOf } from './usage';
+import { backgroundAnswer, backgroundHeaders, prefersAsync } from './background';
 import { cancelRun, describe, listRuns, readRun } from './runs';
 import { RunFeeds } from './run-feeds';
 import { streamRun, type OpenStreams } from './stream-run';
@@ -89,7 +92,7 @@ export function createApp(deps: AppDeps) {
     // Any content type is read as JSON: Heroku's clients are not all careful with headers.
     express.json({ limit: config.maxBodyBytes, type: () => true, strict: false }),
     route(async (req, res) => {
-      const { runId, firstPoll } = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async (starting) =>
+      const { runId, background, firstPoll } = await concurrency.admit(callerOf(res), req.get('Idempotency-Key'), async (starting) =>
         startRun(
           client,
           config,
@@ -105,6 +108,10 @@ export function createApp(deps: AppDeps) {
         ),
       );
       log.info('run started', runFields(runId));
+      if (background || prefersAsync(req)) {
+        res.status(202).set(backgroundHeaders(runId)).json(backgroundAnswer(runId));
+        return;
+      }
       streamRun(req, res, feeds.get(runId, firstPoll), runId, -1, keepAliveMs, streams);
     }),
   );
@@ -130,12 +137,27 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
+  v1.post(
+    '/agents/runs/:id/approvals/:toolCallId',
+    express.json({ limit: '64kb', type: () => true, strict: false }),
+    route(async (req, res) => {
+      res.json(await decideApproval(client, callerOf(res), runIdParam(req), String(req.params.toolCallId), req.body));
+    }),
+  );
+
   v1.get(
     '/agents/runs/:id/stream',
     route(async (req, res) => {
       const runId = runIdParam(req);
       await describe(client, callerOf(res), runId); // 404 before any stream starts (another key's run too)
       streamRun(req, res, feeds.get(runId), runId, resumeOffset(req), keepAliveMs, streams);
+    }),
+  );
+
+  v1.get(
+    '/agents/usage',
+    route(async (req, res) => {
+      res.json(await usageOf(client, config, callerOf(res), req.query, await searchAttributes()));
     }),
   );
 

@@ -8,7 +8,10 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteCo
 import { z } from 'zod';
 import { agentRequestSchema } from '../contract/request-schema';
 import {
+  approvalRequestEvent,
+  backgroundAnswer,
   cancelAnswer,
+  decidedApproval,
   chatCompletionEvent,
   errorBody,
   health,
@@ -17,8 +20,11 @@ import {
   runList,
   runView,
   toolCompletionEvent,
+  usageAnswer,
 } from './response-schemas';
 import { listRunsQuerySchema } from './runs';
+import { decisionSchema } from './approvals';
+import { usageQuerySchema } from './usage';
 import { version } from '../package.json';
 
 /** The body as documented: the very schema that validates it, under its component name. */
@@ -33,7 +39,7 @@ const error = (description: string) => json(errorBody, description);
 const eventStream: ResponseConfig = {
   description:
     'The run as a server-sent event stream, framed as Heroku frames it (no space after the colon): ' +
-    '`id:<offset>` / `event:message` / `data:<ChatCompletionEvent or ToolCompletionEvent>` per event, ' +
+    '`id:<offset>` / `event:message` / `data:<ChatCompletionEvent, ToolCompletionEvent or ApprovalRequestEvent>` per event, ' +
     'then, if the run failed or was cancelled, `event:error` / `data:<Error>`, then `event:done` / `data:[DONE]`. ' +
     'A `:keep-alive` comment goes out every SSE_KEEPALIVE_MS while a step runs.',
   headers: z.object({ 'Agent-Run-Id': z.string().meta({ description: 'the run id (also the `id` of every event)' }) }),
@@ -42,7 +48,7 @@ const eventStream: ResponseConfig = {
       schema: {
         type: 'string',
         description:
-          'event:message data are #/components/schemas/ChatCompletionEvent or ToolCompletionEvent; event:error data is #/components/schemas/Error',
+          'event:message data are #/components/schemas/ChatCompletionEvent, ToolCompletionEvent or ApprovalRequestEvent; event:error data is #/components/schemas/Error',
       },
     },
   },
@@ -66,9 +72,10 @@ const routes: RouteConfig[] = [
     path: '/v1/agents/heroku',
     summary: "Run an agent: Heroku's endpoint, as a durable run",
     description:
-      'Validates the request, starts its run and streams it. A client that disconnects does not stop the run; it resumes with GET /v1/agents/runs/{id}/stream.',
+      'Validates the request, starts its run and streams it (or, in the background, answers 202 at once). A client that disconnects does not stop the run; it resumes with GET /v1/agents/runs/{id}/stream.',
     request: {
       headers: z.object({
+        Prefer: z.string().optional().meta({ description: '`respond-async`: start the run in the background and answer 202' }),
         'Idempotency-Key': z
           .string()
           .optional()
@@ -78,12 +85,20 @@ const routes: RouteConfig[] = [
     },
     responses: {
       200: eventStream,
+      202: {
+        ...json(backgroundAnswer, 'a background run was started (Prefer: respond-async or "background": true)'),
+        headers: z.object({
+          Location: z.string().meta({ description: "the run's status path" }),
+          'Agent-Run-Id': z.string(),
+          'Preference-Applied': z.string(),
+        }),
+      },
       400: error('the body is malformed or a field is invalid (invalid_request_error); the message names the field'),
       401: unauthorized,
       403: error("the model is not on ALLOWED_MODELS, or a tool's app or dyno size is not on HEROKU_APPS / DYNO_SIZES (authorization_error)"),
       409: error('the Idempotency-Key was used with another body (idempotency_error)'),
       429: error(
-        'the key already has KEY_MAX_CONCURRENT_RUNS runs running, or made KEY_REQUESTS_PER_MINUTE requests this minute (rate_limit_error); Retry-After says when to try again',
+        'the key already has KEY_MAX_CONCURRENT_RUNS runs running, made KEY_REQUESTS_PER_MINUTE requests this minute, or used up its KEY_DAILY_TOKEN_BUDGET today (rate_limit_error); Retry-After says when to try again',
       ),
       413: error('the body is larger than MAX_REQUEST_BYTES (invalid_request_error)'),
       503: unavailable,
@@ -136,6 +151,34 @@ const routes: RouteConfig[] = [
       429: tooMany,
       503: unavailable,
     },
+  },
+  {
+    method: 'post',
+    path: '/v1/agents/runs/{id}/approvals/{tool_call_id}',
+    summary: 'Decide a tool call that waits for a reviewer',
+    description:
+      'Approved, the call runs; denied, the model reads the denial (with the reason) as its result. Delivered as a validated Temporal Update.',
+    request: {
+      params: runId.extend({ tool_call_id: z.string().meta({ description: 'the tool_call_id of the approval.request event' }) }),
+      body: { required: true, content: { 'application/json': { schema: decisionSchema } } },
+    },
+    responses: {
+      200: json(decidedApproval, 'the decision'),
+      400: error('the body is invalid (invalid_request_error); the message names the field'),
+      401: unauthorized,
+      404: error('no such run, or no such call waiting for approval (not_found_error)'),
+      409: error('the call was already decided (conflict_error)'),
+      429: tooMany,
+      503: error('no worker took the decision within 30 s, or Temporal cannot be reached (server_error); try again'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/agents/usage',
+    summary: "Tokens per UTC day of the caller's key (every key for an admin)",
+    description: "Counted from the runs' durable totals in Temporal visibility.",
+    request: { query: usageQuerySchema },
+    responses: { 200: json(usageAnswer, 'the usage'), 400: invalid, 401: unauthorized, 429: tooMany, 503: unavailable },
   },
   {
     method: 'get',
@@ -191,7 +234,10 @@ export function openApiDocument() {
   registry.registerComponent('securitySchemes', 'metricsToken', { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN' });
   for (const route of routes) registry.registerPath(route);
   // The events travel inside the stream's text, so no path names them: list them among the components.
-  const definitions = [...registry.definitions, ...[chatCompletionEvent, toolCompletionEvent].map((schema) => ({ type: 'schema' as const, schema }))];
+  const definitions = [
+    ...registry.definitions,
+    ...[chatCompletionEvent, toolCompletionEvent, approvalRequestEvent].map((schema) => ({ type: 'schema' as const, schema })),
+  ];
   return new OpenApiGeneratorV31(definitions).generateDocument({
     openapi: '3.1.0',
     info: {

@@ -6,8 +6,10 @@
  * test/e2e/openapi.test.ts parses real answers with them.
  */
 import { z } from 'zod';
-import type { RunStatus } from '../contract/run-contract';
-import type { ChatCompletionEvent, ErrorBody, ToolCompletionEvent, Usage } from '../contract/wire';
+import type { DecidedApproval, RunStatus } from '../contract/run-contract';
+import type { ApprovalRequestEvent, ChatCompletionEvent, ErrorBody, ToolCompletionEvent, Usage } from '../contract/wire';
+import type { BackgroundAnswer } from './background';
+import type { UsageAnswer } from './usage';
 import type { Health } from './health';
 import type { McpServerObject } from './mcp-servers';
 import type { RunListItem, RunView } from './runs';
@@ -20,7 +22,7 @@ export const errorBody = z
         message: z.string().meta({ description: 'what went wrong, naming the field or limit at fault' }),
         type: z.string().meta({
           description:
-            'invalid_request_error, authentication_error, authorization_error, not_found_error, idempotency_error or server_error before a stream; upstream_error, run_limit_exceeded, cancelled or server_error in one',
+            'invalid_request_error, authentication_error, authorization_error, not_found_error, idempotency_error, conflict_error, rate_limit_error or server_error before a stream; upstream_error, run_limit_exceeded, budget_exceeded, cancelled or server_error in one',
         }),
       })
       .strict(),
@@ -93,6 +95,46 @@ export const toolCompletionEvent = z
   .strict()
   .meta({ id: 'ToolCompletionEvent', description: 'One tool call and its result: the data of an event:message frame' });
 
+export const approvalRequestEvent = z
+  .object({
+    id: z.string(),
+    object: z.literal('approval.request'),
+    created: z.number().int(),
+    system_fingerprint: z.string(),
+    tool_call_id: z.string().meta({ description: 'the call to decide: POST /v1/agents/runs/{id}/approvals/{tool_call_id}' }),
+    name: z.string().meta({ description: 'the tool' }),
+    arguments: z.string().meta({ description: 'JSON, as the model wrote it' }),
+    expires_at: z.number().int().meta({ description: 'Unix time, seconds, when the call is denied by itself (approval_timeout_seconds)' }),
+  })
+  .strict()
+  .meta({
+    id: 'ApprovalRequestEvent',
+    description:
+      'A tool call with requires_approval waits for a reviewer: the data of an event:message frame (our extension; Heroku clients skip it)',
+  });
+
+const pendingApproval = z
+  .object({
+    tool_call_id: z.string(),
+    name: z.string(),
+    arguments: z.string(),
+    requested_at: z.number().int(),
+    expires_at: z.number().int(),
+  })
+  .strict()
+  .meta({ id: 'PendingApproval' });
+
+export const decidedApproval = z
+  .object({
+    tool_call_id: z.string(),
+    name: z.string(),
+    decision: z.enum(['approve', 'deny']),
+    reason: z.string().nullable(),
+    decided_by: z.enum(['reviewer', 'timeout', 'budget']),
+  })
+  .strict()
+  .meta({ id: 'DecidedApproval' });
+
 const runStatus = z.enum(['running', 'completed', 'failed', 'cancelled']).meta({ id: 'RunStatus' });
 
 export const runView = z
@@ -107,6 +149,11 @@ export const runView = z
     tool_calls: z.record(z.string(), z.number().int()).meta({ description: 'calls per tool name' }),
     events: z.number().int().meta({ description: 'message events in the stream so far' }),
     error: errorBody.shape.error.nullable().meta({ description: "how the run failed; the stream's event:error" }),
+    message: assistantMessage
+      .nullable()
+      .meta({ description: 'the last assistant message (the answer, once completed); null before the first model call' }),
+    pending_approvals: z.array(pendingApproval).meta({ description: 'tool calls waiting for a reviewer now' }),
+    decided_approvals: z.array(decidedApproval),
   })
   .strict()
   .meta({ id: 'RunView' });
@@ -123,6 +170,26 @@ export const cancelAnswer = z
   })
   .strict()
   .meta({ id: 'CancelAnswer' });
+
+export const backgroundAnswer = z
+  .object({
+    id: z.string(),
+    status: z.literal('running'),
+    urls: z.object({ status: z.string(), stream: z.string(), cancel: z.string() }).strict(),
+  })
+  .strict()
+  .meta({ id: 'BackgroundAnswer', description: 'A background run was started (Prefer: respond-async or "background": true)' });
+
+export const usageAnswer = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    data: z.array(z.object({ day: z.string(), api_key_id: z.string(), runs: z.number().int(), total_tokens: z.number().int() }).strict()),
+    total_tokens: z.number().int(),
+    daily_token_budget: z.number().int().nullable().meta({ description: 'KEY_DAILY_TOKEN_BUDGET, or null' }),
+  })
+  .strict()
+  .meta({ id: 'UsageAnswer', description: 'tokens and runs per UTC day and key' });
 
 export const health = z
   .object({
@@ -185,5 +252,9 @@ const exact: [
   Exact<z.infer<typeof cancelAnswer>['status'], RunStatus | 'cancelling'>,
   Exact<z.infer<typeof health>, Health>,
   Exact<z.infer<typeof mcpServer>, McpServerObject>,
-] = [true, true, true, true, true, true, true, true, true, true];
+  Exact<z.infer<typeof approvalRequestEvent>, ApprovalRequestEvent>,
+  Exact<z.infer<typeof decidedApproval>, DecidedApproval>,
+  Exact<z.infer<typeof backgroundAnswer>, BackgroundAnswer>,
+  Exact<z.infer<typeof usageAnswer>, UsageAnswer>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void exact;

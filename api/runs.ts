@@ -6,6 +6,10 @@ import { summaryQuery, type RunStatus, type RunSummary } from '../contract/run-c
 import { runIdForWorkflow, workflowIdFor } from '../common/run-ids';
 import type { Caller } from './auth';
 import { ownerClause, owns } from './ownership';
+import { AGENT_AWAITING_APPROVAL } from '../contract/search-attributes';
+
+/** The run-list filter of runs with a tool call waiting for a reviewer (docs/api.md#b5-approvals). */
+const AWAITING_APPROVAL = 'awaiting_approval';
 
 const STATUS_OF: Record<string, RunStatus> = {
   RUNNING: 'running',
@@ -52,8 +56,10 @@ export async function readRun(client: Client, caller: Caller, runId: string): Pr
   // The totals live in the workflow; a query needs a worker, so give it a deadline.
   const summary = await client.connection.withDeadline(Date.now() + 5_000, () => handle.query(summaryQuery)).catch(() => undefined);
   const { runId: _, ...rest } = summary ?? fallbackSummary(description, runId);
-  // Temporal's own status wins: it also covers runs ended from outside the loop.
-  return { id: runId, workflow_id: description.workflowId, ...rest, status: STATUS_OF[description.status.name] ?? rest.status };
+  // Temporal's own status wins (it also covers runs ended from outside the loop), except while a run that
+  // has ended its loop still delivers its webhook.
+  const status = description.status.name === 'RUNNING' ? rest.status : (STATUS_OF[description.status.name] ?? rest.status);
+  return { id: runId, workflow_id: description.workflowId, ...rest, status };
 }
 
 /** What Temporal itself knows of a run, without asking the workflow. */
@@ -68,6 +74,9 @@ function fallbackSummary(d: Pick<WorkflowExecutionInfo, 'status' | 'startTime' |
     tool_calls: {},
     events: 0,
     error: null,
+    message: null,
+    pending_approvals: [],
+    decided_approvals: [],
   };
 }
 
@@ -83,14 +92,15 @@ export type RunListItem = Pick<RunView, 'id' | 'workflow_id' | 'status' | 'model
 
 const LIMIT = 'limit must be an integer between 1 and 100';
 const RUN_STATUSES = Object.keys(TEMPORAL_STATUSES) as RunStatus[];
+const LIST_STATUSES = [...RUN_STATUSES, AWAITING_APPROVAL] as const;
 
 /** The query of GET /v1/agents/runs (also in /openapi.json). */
 export const listRunsQuerySchema = z.object({
   limit: z.coerce.number({ error: LIMIT }).int(LIMIT).min(1, LIMIT).max(100, LIMIT).default(20).meta({ description: 'how many runs, 1 to 100' }),
   status: z
-    .enum(RUN_STATUSES, { error: `status must be one of ${RUN_STATUSES.join(', ')}` })
+    .enum(LIST_STATUSES, { error: `status must be one of ${LIST_STATUSES.join(', ')}` })
     .optional()
-    .meta({ description: 'only runs of this status' }),
+    .meta({ description: 'only runs of this status (awaiting_approval: running runs with a tool call waiting for a reviewer)' }),
 });
 
 /** Recent runs of the caller (of every key for an admin) through Temporal visibility, newest first. */
@@ -104,7 +114,16 @@ export async function listRuns(
   if (!parsed.success) throw invalidRequest(parsed.error.issues[0]?.message ?? 'the query is invalid');
   const { limit, status } = parsed.data;
   const filters = [`WorkflowType = 'agentRun'`];
-  if (status) {
+  if (status === AWAITING_APPROVAL) {
+    if (!searchAttributes) {
+      throw new ApiError(
+        503,
+        'server_error',
+        `status=${AWAITING_APPROVAL} needs the search attribute ${AGENT_AWAITING_APPROVAL.name}, which is not registered on this namespace`,
+      );
+    }
+    filters.push(`ExecutionStatus = 'Running' AND ${AGENT_AWAITING_APPROVAL.name} = true`);
+  } else if (status) {
     filters.push(`(${TEMPORAL_STATUSES[status].map((s) => `ExecutionStatus = '${s}'`).join(' OR ')})`);
   }
   const owner = ownerClause(caller, searchAttributes);

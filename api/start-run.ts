@@ -21,11 +21,15 @@ import {
   type EventBatch,
 } from '../contract/run-contract';
 import { AGENT_API_KEY_ID, AGENT_MODEL, AGENT_TOOLS, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
+import { resolveWebhookTarget, WebhookTargetError } from '../common/webhook-target';
 import { ApiError, invalidRequest } from './api-error';
+import { dailyBudgetOf } from './daily-budget';
 import { POLL_TIMEOUT_MS } from './run-feeds';
 
 export interface StartedRun {
   runId: string;
+  /** The request asked for a background run (`"background": true`). */
+  background: boolean;
   /** The answer to the stream poll sent with the start (after offset -1, with `feed`); absent when the run had already ended. */
   firstPoll?: Promise<EventBatch>;
 }
@@ -39,6 +43,7 @@ export async function startRun(
   searchAttributes: boolean,
 ): Promise<StartedRun> {
   const request = parseRequest(body);
+  const keyBudget = await dailyBudgetOf(client, config, who.apiKeyId, searchAttributes);
   const input: Omit<AgentRunInput, 'runId'> = {
     model: chooseModel(config, request.model),
     messages: request.messages,
@@ -51,6 +56,11 @@ export async function startRun(
     },
     maxModelCalls: config.maxModelCalls,
     parallelToolCalls: config.parallelToolCalls,
+    ...(request.webhook !== undefined
+      ? { webhook: { url: await checkedWebhook(config, request.webhook), maxAttempts: config.webhookMaxAttempts } }
+      : {}),
+    ...budgetsOf(request),
+    ...(keyBudget ? { keyBudget } : {}),
     searchAttributes,
   };
   const key = who.idempotencyKey?.trim();
@@ -90,14 +100,35 @@ export async function startRun(
     // With a key, a run that already ended cannot take the poll: attach to it all the same.
     if (!(key && err instanceof WorkflowExecutionAlreadyStartedError)) throw cannotStart(err);
   }
-  if (!key) return { runId, firstPoll };
+  const background = request.background === true;
+  if (!key) return { runId, background, firstPoll };
 
   // With a key, the run may be an earlier one: it must have been started by the same body.
   const existing = await client.workflow.getHandle(workflowIdFor(runId)).describe();
   if (existing.memo?.requestHash !== requestHash) {
     throw new ApiError(409, 'idempotency_error', 'Idempotency-Key was already used with a different request body');
   }
-  return { runId, firstPoll };
+  return { runId, background, firstPoll };
+}
+
+/** A webhook is refused (400) unless this server can sign it and its URL passes the SSRF guard. */
+async function checkedWebhook(config: ApiConfig, url: string): Promise<string> {
+  if (!config.webhooks.key) throw invalidRequest('webhook cannot be used: this server has no WEBHOOK_SECRET to sign webhooks with');
+  try {
+    return (await resolveWebhookTarget(url, config.webhooks.allowHosts)).url.href;
+  } catch (err) {
+    if (err instanceof WebhookTargetError) throw invalidRequest(err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** Only the budgets a request sets: a run without them gets the input of older runs. */
+function budgetsOf(request: AgentRequest): Pick<AgentRunInput, 'budgets'> {
+  const budgets = {
+    ...(request.max_total_tokens !== undefined ? { maxTotalTokens: request.max_total_tokens } : {}),
+    ...(request.max_duration_seconds !== undefined ? { maxDurationSeconds: request.max_duration_seconds } : {}),
+  };
+  return Object.keys(budgets).length > 0 ? { budgets } : {};
 }
 
 function parseRequest(body: unknown): AgentRequest {

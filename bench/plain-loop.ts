@@ -41,7 +41,7 @@ const runnersReady = sandbox.then((opened) =>
 const catalog = {
   mcp: { pool: mcp, maxTtlSeconds: 120 },
   schemas: new JsonSchemas(config.toolSchemas),
-  limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 },
+  limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100, maxApprovalTimeoutSeconds: 30 * 86_400 },
 };
 const client = modelClient(config.inference, { timeoutMs: 60_000 });
 let runs = 0;

@@ -14,6 +14,7 @@ import { dynoRunCommand } from './dyno-run-command';
 import type { JsonSchemas } from './json-schema';
 import { resolveMcpTool, type McpToolCatalog } from './mcp-tools';
 import { postgresGetSchema, postgresRunQuery } from './postgres';
+import { approvalOf } from './approval';
 import { checkRuntimeLimits } from './runtime-limits';
 import { ToolValidationError, type ToolSpec } from './tool-spec';
 import { htmlToMarkdown, pdfToMarkdown } from './web';
@@ -36,6 +37,8 @@ export async function resolveTools(tools: ToolObject[], catalog: ToolCatalog): P
     const at = `tools[${i}]`;
     const result = tool.type === 'mcp' ? await resolveMcpTool(tool, at, catalog.mcp, catalog.schemas) : resolveHerokuTool(tool, at, catalog.schemas);
     checkRuntimeLimits(tool, result, at, catalog.limits);
+    const approval = approvalOf(tool, at, catalog.limits);
+    if (approval) result.runtime.approval = approval;
     // Compared after resolving: an mcp tool may be named bare or namespaced.
     if (seen.has(result.name)) throw new ToolValidationError(`${at}.name '${tool.name}' is a duplicate: tool names must be unique`);
     seen.add(result.name);

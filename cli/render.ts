@@ -13,6 +13,9 @@ const MAX_RESULT_CHARS = 2_000;
 const indent = (text: string, prefix: string) => text.replace(/\n/g, `\n${prefix}`);
 
 export function renderEvent(event: CompletionEvent): string {
+  if (event.object === 'approval.request') {
+    return `  ?? ${event.name} ${event.arguments} waits for approval (tool call ${event.tool_call_id}, until ${time(event.expires_at)})`;
+  }
   const [choice] = event.choices;
   if (event.object === 'chat.completion') {
     const { message } = event.choices[0];

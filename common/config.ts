@@ -66,6 +66,8 @@ export interface ToolLimits {
   dynoSizes: string[];
   /** The largest `max_calls`. */
   maxToolCalls: number;
+  /** The largest `approval_timeout_seconds` (MAX_APPROVAL_TIMEOUT_SECONDS). */
+  maxApprovalTimeoutSeconds: number;
 }
 
 /** OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME: traces are exported only when the endpoint is set. */
@@ -106,6 +108,32 @@ export interface ApiConfig {
   /** METRICS_TOKEN: the bearer key GET /metrics wants; unset, /metrics is open. */
   metricsToken?: string;
   tracing?: TracingConfig;
+  /** WEBHOOK_SECRET and WEBHOOK_ALLOW_HOSTS: a request may name a webhook only when the secret is set. */
+  webhooks: WebhookSettings;
+  /** WEBHOOK_MAX_ATTEMPTS: how often a run tries to deliver its webhook. */
+  webhookMaxAttempts: number;
+  /** KEY_DAILY_TOKEN_BUDGET: tokens a key's runs may use per UTC day; unset: no budget. */
+  keyDailyTokenBudget?: number;
+  /** USAGE_MAX_DAYS: the longest range GET /v1/agents/usage counts. */
+  usageMaxDays: number;
+}
+
+export interface WebhookSettings {
+  /** The signing key: the base64-decoded part of WEBHOOK_SECRET (`whsec_<base64>`); unset: no webhooks. */
+  key?: Buffer;
+  /** Hosts a webhook may name although they are not public addresses. */
+  allowHosts: AllowEntry[];
+}
+
+/** WEBHOOK_SECRET (`whsec_<base64>`, as Standard Webhooks writes keys) and WEBHOOK_ALLOW_HOSTS. */
+function webhookSettings(env: Env): WebhookSettings {
+  const secret = optional(env, 'WEBHOOK_SECRET');
+  const allowHosts = list(env, 'WEBHOOK_ALLOW_HOSTS').map((e) => parseAllowEntry(e, 'WEBHOOK_ALLOW_HOSTS'));
+  if (secret === undefined) return { allowHosts };
+  const encoded = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : undefined;
+  const key = encoded !== undefined && /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64') : undefined;
+  if (!key || key.length < 24) throw new ConfigError('WEBHOOK_SECRET must be whsec_ followed by the base64 of a key of at least 24 bytes');
+  return { key, allowHosts };
 }
 
 export function apiConfig(env: Env = process.env): ApiConfig {
@@ -122,6 +150,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
       herokuApps: list(env, 'HEROKU_APPS'),
       dynoSizes: list(env, 'DYNO_SIZES'),
       maxToolCalls: positiveInt(env, 'MAX_TOOL_CALLS', 100),
+      maxApprovalTimeoutSeconds: positiveInt(env, 'MAX_APPROVAL_TIMEOUT_SECONDS', 30 * 86_400),
     },
     payloadSweepIntervalSeconds: positiveInt(env, 'PAYLOAD_SWEEP_INTERVAL_SECONDS', 3600),
     maxModelCalls: positiveInt(env, 'MAX_MODEL_CALLS_PER_RUN', 25),
@@ -136,6 +165,10 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     parallelToolCalls: positiveInt(env, 'MAX_PARALLEL_TOOL_CALLS', 4),
     metricsToken: optional(env, 'METRICS_TOKEN'),
     tracing: tracingConfig(env),
+    webhooks: webhookSettings(env),
+    webhookMaxAttempts: positiveInt(env, 'WEBHOOK_MAX_ATTEMPTS', 10),
+    keyDailyTokenBudget: optional(env, 'KEY_DAILY_TOKEN_BUDGET') === undefined ? undefined : positiveInt(env, 'KEY_DAILY_TOKEN_BUDGET', 1),
+    usageMaxDays: positiveInt(env, 'USAGE_MAX_DAYS', 366),
   };
 }
 
@@ -269,6 +302,7 @@ export interface WorkerConfig {
   /** METRICS_TOKEN: the bearer key GET /metrics wants; unset, /metrics is open. */
   metricsToken?: string;
   tracing?: TracingConfig;
+  webhooks: WebhookSettings;
 }
 
 /** The variable that holds the database URL of a `db_attachment`, as Heroku names config vars. */
@@ -284,7 +318,7 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     },
     heroku: herokuToken ? { token: herokuToken, apiUrl: httpUrl(env, 'HEROKU_API_URL', 'https://api.heroku.com') } : undefined,
     sandbox: sandboxConfig(env),
-    fetchAllowHosts: list(env, 'FETCH_ALLOW_HOSTS').map(parseAllowEntry),
+    fetchAllowHosts: list(env, 'FETCH_ALLOW_HOSTS').map((e) => parseAllowEntry(e)),
     web: {
       maxHtmlBytes: positiveInt(env, 'WEB_MAX_HTML_BYTES', 5 * 1024 * 1024),
       maxPdfBytes: positiveInt(env, 'WEB_MAX_PDF_BYTES', 10 * 1024 * 1024),
@@ -306,6 +340,7 @@ export function workerConfig(env: Env = process.env): WorkerConfig {
     metricsPort: optional(env, 'METRICS_PORT') === undefined ? undefined : port(env, 'METRICS_PORT', 0),
     metricsToken: optional(env, 'METRICS_TOKEN'),
     tracing: tracingConfig(env),
+    webhooks: webhookSettings(env),
   };
 }
 

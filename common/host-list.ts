@@ -16,7 +16,7 @@ export interface AllowEntry {
  * One FETCH_ALLOW_HOSTS entry: `host` or `host:port`; IPv6 as `[::1]`,
  * `[::1]:8080` or bare `::1` (then without a port). Throws on a bad entry.
  */
-export function parseAllowEntry(entry: string): AllowEntry {
+export function parseAllowEntry(entry: string, setting = 'FETCH_ALLOW_HOSTS'): AllowEntry {
   const bareIpv6 = !entry.startsWith('[') && entry.split(':').length > 2;
   const match = bareIpv6 ? null : /^(.+):(\d+)$/.exec(entry);
   const host = bareIpv6 ? `[${entry}]` : (match?.[1] ?? entry);
@@ -26,10 +26,10 @@ export function parseAllowEntry(entry: string): AllowEntry {
     if (url.port || url.username || url.pathname !== '/') throw new Error();
     hostname = url.hostname;
   } catch {
-    throw new ConfigError(`FETCH_ALLOW_HOSTS entry '${entry}' is not a host or host:port`);
+    throw new ConfigError(`${setting} entry '${entry}' is not a host or host:port`);
   }
   const port = match ? Number(match[2]) : undefined;
-  if (port !== undefined && (port < 1 || port > 65535)) throw new ConfigError(`FETCH_ALLOW_HOSTS entry '${entry}' has an invalid port`);
+  if (port !== undefined && (port < 1 || port > 65535)) throw new ConfigError(`${setting} entry '${entry}' has an invalid port`);
   return { hostname, ...(port !== undefined ? { port } : {}) };
 }
 

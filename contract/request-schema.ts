@@ -65,6 +65,9 @@ export const toolObjectSchema = z.object({
         ttl_seconds: z.number({ error: 'must be an integer' }).int('must be an integer').optional(),
         max_calls: z.number({ error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').optional(),
         tool_params: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional(),
+        // Our extensions (docs/api.md#b5-approvals): Heroku's own service ignores them.
+        requires_approval: z.boolean({ error: 'must be a boolean' }).optional(),
+        approval_timeout_seconds: z.number({ error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').optional(),
       },
       { error: 'must be an object' },
     )
@@ -80,6 +83,15 @@ export const agentRequestSchema = z.object({
   temperature: unitInterval('temperature').optional(),
   top_p: unitInterval('top_p').optional(),
   tools: z.array(toolObjectSchema, { error: 'must be an array' }).optional(),
+  // Our extensions (docs/api.md#part-b-durable-run-extensions); Heroku's own service ignores them.
+  background: z.boolean({ error: 'must be a boolean' }).optional(),
+  webhook: z
+    .string({ error: 'must be a string (an http or https URL)' })
+    .min(1, 'must be a non-empty string')
+    .max(2048, 'must be at most 2048 characters')
+    .optional(),
+  max_total_tokens: z.number({ error: 'must be an integer' }).int('must be an integer').positive('must be greater than 0').optional(),
+  max_duration_seconds: z.number({ error: 'must be an integer' }).int('must be an integer').positive('must be greater than 0').optional(),
 });
 export type AgentRequest = z.infer<typeof agentRequestSchema>;
 export type ChatMessage = AgentRequest['messages'][number];

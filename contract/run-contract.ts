@@ -40,6 +40,8 @@ export interface RuntimeParams {
   ttl_seconds: number;
   max_calls: number;
   tool_params: Record<string, unknown>;
+  /** Set only on tools whose calls wait for a reviewer's decision (docs/api.md#b5-approvals). */
+  approval?: { timeout_seconds: number };
 }
 
 /** A request's tool after validation: what the model sees and how to run it. */
@@ -67,10 +69,35 @@ export interface AgentRunInput {
   maxModelCalls: number;
   /** How many tool calls of one model reply run at once (MAX_PARALLEL_TOOL_CALLS); runs started before it run them one by one. */
   parallelToolCalls?: number;
+  /** Where the run's outcome is POSTed when it ends (docs/api.md#b4-background-runs-and-webhooks); absent on runs without one. */
+  webhook?: { url: string; maxAttempts: number };
+  /** The request's max_total_tokens and max_duration_seconds (docs/api.md#b6-budgets); absent on runs without them. */
+  budgets?: RunBudgets;
+  /** KEY_DAILY_TOKEN_BUDGET of the key that started the run (docs/api.md#b6-budgets), checked between steps; absent without one. */
+  keyBudget?: KeyBudget;
   /** Whether the custom search attributes are registered, so the run may update them. */
   searchAttributes: boolean;
   /** State handed over by continue-as-new. */
   carried?: CarriedState;
+}
+
+export interface KeyBudget {
+  apiKeyId: string;
+  dailyTokens: number;
+  /** The UTC day (`YYYY-MM-DD`) whose usage the run counts against: the day it started. */
+  day: string;
+}
+
+export interface KeyTokensInput {
+  apiKeyId: string;
+  day: string;
+  /** The asking run, whose own total the workflow knows better than visibility. */
+  exceptWorkflowId: string;
+}
+
+export interface RunBudgets {
+  maxTotalTokens?: number;
+  maxDurationSeconds?: number;
 }
 
 /** What a run carries into its next execution when its history grows long. */
@@ -128,6 +155,41 @@ export interface WaitForEventsArgs {
   feed?: string;
 }
 
+/** A tool call waiting for a reviewer (docs/api.md#b5-approvals). */
+export interface PendingApproval {
+  tool_call_id: string;
+  name: string;
+  arguments: string;
+  /** Unix seconds. */
+  requested_at: number;
+  /** Unix seconds when the call is denied by itself. */
+  expires_at: number;
+}
+
+export type ApprovalDecision = 'approve' | 'deny';
+
+export interface DecidedApproval {
+  tool_call_id: string;
+  name: string;
+  decision: ApprovalDecision;
+  reason: string | null;
+  /** `reviewer` (the approvals endpoint), `timeout` (approval_timeout_seconds) or `budget` (max_duration_seconds). */
+  decided_by: 'reviewer' | 'timeout' | 'budget';
+}
+
+export interface DecideApprovalArgs {
+  toolCallId: string;
+  decision: ApprovalDecision;
+  reason?: string;
+}
+
+/** Failure type of a webhook that can never be delivered (no WEBHOOK_SECRET, a refused target): not retried. */
+export const WEBHOOK_UNDELIVERABLE = 'WebhookUndeliverable';
+
+/** Failure types the approval update's validator rejects with: the API answers 404 and 409. */
+export const APPROVAL_NOT_FOUND = 'ApprovalNotFound';
+export const APPROVAL_ALREADY_DECIDED = 'ApprovalAlreadyDecided';
+
 export interface RunSummary {
   runId: string;
   status: RunStatus;
@@ -138,10 +200,18 @@ export interface RunSummary {
   tool_calls: Record<string, number>;
   events: number;
   error: ErrorBody['error'] | null;
+  /** The last assistant message of the run (its answer, once it completed); null before the first model call. */
+  message: AssistantMessage | null;
+  /** Tool calls waiting for a reviewer now. */
+  pending_approvals: PendingApproval[];
+  /** Approvals of this execution that were decided (by a reviewer, the timeout or the duration budget). */
+  decided_approvals: DecidedApproval[];
 }
 
 /** Long-poll: resolves as soon as there are events after `after` or the run ended (or, for older runs, after `timeoutMs`). */
 export const waitForEventsUpdate = defineUpdate<EventBatch, [WaitForEventsArgs]>('waitForEvents');
+/** A reviewer's decision on a pending approval; the validator refuses unknown (APPROVAL_NOT_FOUND) and decided (APPROVAL_ALREADY_DECIDED) calls. */
+export const decideApprovalUpdate = defineUpdate<DecidedApproval, [DecideApprovalArgs]>('decideApproval');
 /** Snapshot of the log after an offset (no history cost; used for finished runs). */
 export const eventsQuery = defineQuery<EventBatch, [{ after: number; limit?: number }]>('events');
 export const summaryQuery = defineQuery<RunSummary>('summary');
@@ -185,8 +255,26 @@ export interface ToolCallResult {
   payload: string;
 }
 
+/** The JSON a webhook receives when its run ends (Standard Webhooks' `{type, timestamp, data}`). */
+export interface WebhookPayload {
+  type: `run.${Exclude<RunStatus, 'running'>}`;
+  /** ISO 8601: when the run ended. */
+  timestamp: string;
+  data: Omit<RunSummary, 'runId' | 'pending_approvals' | 'decided_approvals'> & { id: string };
+}
+
+export interface WebhookDelivery {
+  url: string;
+  /** `webhook-id`: the same on every attempt, so a receiver can drop repeats. */
+  webhookId: string;
+  payload: WebhookPayload;
+}
+
 /** The activities the workflow proxies (types only: no implementation is bundled into workflows). */
 export interface AgentActivities {
   callModel(input: ModelCallInput): Promise<ModelCallResult>;
   runTool(input: ToolCallInput): Promise<ToolCallResult>;
+  deliverWebhook(input: WebhookDelivery): Promise<void>;
+  /** The tokens of the key's other runs of the day, from visibility (common/token-usage.ts). */
+  keyTokensUsed(input: KeyTokensInput): Promise<number>;
 }

@@ -9,6 +9,8 @@ export const TOOL_DEFAULTS = {
   ttl_seconds: 120,
   max_calls: 3,
   dyno_size: 'standard-1x',
+  /** How long a call of a tool with `requires_approval` waits for a decision before it is denied. */
+  approval_timeout_seconds: 86_400,
 } as const;
 
 /** The largest `ttl_seconds` of a heroku_tool (mcp tools: MCP_MAX_TTL_SECONDS). */

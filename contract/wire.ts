@@ -45,7 +45,25 @@ export interface ToolCompletionEvent {
   usage: Record<string, never>;
 }
 
-export type CompletionEvent = ChatCompletionEvent | ToolCompletionEvent;
+/**
+ * Our extension (docs/api.md#b5-approvals): a tool call waits for a reviewer.
+ * Framed like the completions (`event:message`), so Heroku's clients, which
+ * act on the `object`s they know, skip it.
+ */
+export interface ApprovalRequestEvent {
+  id: string;
+  object: 'approval.request';
+  created: number;
+  system_fingerprint: string;
+  tool_call_id: string;
+  name: string;
+  arguments: string;
+  /** Unix seconds when the call is denied by itself (approval_timeout_seconds). */
+  expires_at: number;
+}
+
+/** Every event of a run's log (the name predates approval requests). */
+export type CompletionEvent = ChatCompletionEvent | ToolCompletionEvent | ApprovalRequestEvent;
 
 /** Body of an HTTP error (docs/api.md#a2-errors-before-the-stream) and of an `event:error` in the stream. */
 export interface ErrorBody {
@@ -54,6 +72,9 @@ export interface ErrorBody {
 
 /** The `event:error` of a cancelled run, whether the workflow or the API (for a run ended from outside) writes it. */
 export const RUN_CANCELLED: ErrorBody['error'] = { code: 499, type: 'cancelled', message: 'the run was cancelled' };
+
+/** HTTP-style code of a `budget_exceeded` error (docs/api.md#b6-budgets): a limit the caller set was reached. */
+export const BUDGET_EXCEEDED_CODE = 429;
 
 /** The prefix Heroku's clients parse out of every tool message. */
 export function toolResultContent(toolName: string, payload: string): string {

@@ -11,6 +11,7 @@ import { CommandRuntime } from '../runtimes/command-runtime';
 import { LocalSandbox } from '../runtimes/sandbox/local-sandbox';
 import { DocumentConverter } from '../runtimes/documents/converter';
 import { ReadOnlyDatabases } from '../runtimes/postgres/session';
+import { postWebhook } from '../runtimes/web/webhook-post';
 import { checkModelApi } from './startup-checks';
 import { toolCallLogAttributes } from './tool-call-log';
 import { metricsActivityInterceptor, serveMetrics } from './metrics';
@@ -72,7 +73,9 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     connection,
     namespace: temporal.namespace,
     // Both queues know both activities: runs started before TOOL_TASK_QUEUE schedule tools on TASK_QUEUE.
-    activities: createActivities(config, runners),
+    activities: createActivities(config, runners, (url, body, headers, signal) =>
+      postWebhook(url, body, headers, { allowHosts: config.webhooks.allowHosts, signal }),
+    ),
     dataConverter: dataConverter(config.payloadStoreDir),
     shutdownGraceTime: SHUTDOWN_GRACE,
     interceptors: { activity: [toolCallLogAttributes, metricsActivityInterceptor] },

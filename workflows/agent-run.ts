@@ -28,21 +28,25 @@ import {
 import { TimeoutType } from '@temporalio/common';
 import {
   conversationQuery,
+  decideApprovalUpdate,
   eventsQuery,
   summaryQuery,
   TOOL_TASK_QUEUE,
   UPSTREAM_ERROR,
   waitForEventsUpdate,
   type AgentActivities,
+  type AgentRunInput,
   type AgentRunWorkflow,
   type CarriedState,
+  type DecideApprovalArgs,
   type ResolvedTool,
   type RunSummary,
 } from '../contract/run-contract';
-import { AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
+import { AGENT_AWAITING_APPROVAL, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
 import { TOOL_ACTIVITY_MARGIN_SECONDS } from '../contract/tool-defaults';
 import { errorPayload } from '../contract/tool-payload';
 import {
+  BUDGET_EXCEEDED_CODE,
   RUN_CANCELLED,
   SYSTEM_FINGERPRINT,
   toolResultContent,
@@ -51,6 +55,7 @@ import {
   type ErrorBody,
   type ToolCall,
 } from '../contract/wire';
+import { Approvals, denialMessage, type WaitLimit } from './approvals';
 import { boundedInOrder } from './bounded';
 import { EventLog } from './event-log';
 import { WaitingPolls } from './stream-polls';
@@ -61,7 +66,11 @@ const MODEL_CALL_OPTIONS = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 5 },
 } as const;
 
-const { callModel, runTool } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
+const { callModel, runTool, deliverWebhook } = proxyActivities<AgentActivities>(MODEL_CALL_OPTIONS);
+const { keyTokensUsed } = proxyActivities<AgentActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+});
 
 /**
  * What changed since runs started without the patch 'lean-steps', decided
@@ -137,9 +146,28 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       },
     },
   );
+  /** What the UI's current details show: every tool call running or waiting for a reviewer now. */
+  const running = new Map<number, string>();
+  const showCurrentDetails = () =>
+    setCurrentDetails(
+      [
+        ...running.values(),
+        ...approvals.waiting.map(
+          (a) => `awaiting approval of ${a.name} (tool call ${a.tool_call_id}) until ${new Date(a.expires_at * 1000).toISOString()}`,
+        ),
+      ].join('\n'),
+    );
+  let awaitingApproval = false;
+  const approvals = new Approvals(() => {
+    showCurrentDetails();
+    const awaiting = approvals.waiting.length > 0;
+    if (awaiting !== awaitingApproval && input.searchAttributes) upsertSearchAttributes([{ key: AGENT_AWAITING_APPROVAL, value: awaiting }]);
+    awaitingApproval = awaiting;
+  });
+  setHandler(decideApprovalUpdate, (args) => approvals.decide(args), { validator: (args: DecideApprovalArgs) => approvals.validate(args) });
   setHandler(eventsQuery, ({ after, limit }) => log.batchAfter(after, limit));
   setHandler(conversationQuery, ({ upTo }) => state.conversation.slice(0, upTo));
-  setHandler(summaryQuery, (): RunSummary => ({
+  const summary = (): RunSummary => ({
     runId: input.runId,
     status: log.terminal?.status ?? 'running',
     model: input.model,
@@ -149,9 +177,18 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     tool_calls: state.toolCalls,
     events: log.length,
     error: log.terminal?.error ?? null,
-  }));
+    message: lastAssistantMessage(state),
+    pending_approvals: approvals.waiting,
+    decided_approvals: approvals.decided,
+  });
+  setHandler(summaryQuery, summary);
 
   const nowSeconds = () => Math.floor(Date.now() / 1000);
+  /** How long the run may still go by max_duration_seconds, counted from its start (undefined: no budget). */
+  const durationBudgetLeftMs = () => {
+    const seconds = input.budgets?.maxDurationSeconds;
+    return seconds === undefined ? undefined : state.created * 1000 + seconds * 1000 - Date.now();
+  };
   const toolsByName = new Map(input.tools.map((t) => [t.name, t]));
   const functions = input.tools.map((t) => t.function);
 
@@ -178,13 +215,53 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
     return { call, position, run: { tool, nth: used + 1 } };
   };
 
-  /** What the UI's current details show: every tool call running now. */
-  const running = new Map<number, string>();
-  const runPlannedCall = async ({ call, position, run, refusal }: PlannedToolCall): Promise<string> => {
+  /** Logs the approval request of a call whose tool requires one, and resolves with the denial payload (undefined: approved). */
+  const requestApproval = async ({ call, run }: PlannedToolCall): Promise<string | undefined> => {
+    const timeoutSeconds = run?.tool.runtime.approval?.timeout_seconds;
+    if (timeoutSeconds === undefined) return undefined;
+    const requested = nowSeconds();
+    const limit: WaitLimit = {
+      ms: timeoutSeconds * 1000,
+      by: 'timeout',
+      reason: `no reviewer decided within approval_timeout_seconds (${timeoutSeconds} s)`,
+    };
+    const budgetMs = durationBudgetLeftMs();
+    const waitLimit: WaitLimit =
+      budgetMs !== undefined && budgetMs < limit.ms
+        ? {
+            ms: Math.max(budgetMs, 1),
+            by: 'budget',
+            reason: `the run reached its max_duration_seconds budget (${input.budgets?.maxDurationSeconds} s)`,
+          }
+        : limit;
+    const approval = {
+      tool_call_id: call.id,
+      name: call.function.name,
+      arguments: call.function.arguments,
+      requested_at: requested,
+      expires_at: requested + timeoutSeconds,
+    };
+    log.push({
+      id: input.runId,
+      object: 'approval.request',
+      created: requested,
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      tool_call_id: approval.tool_call_id,
+      name: approval.name,
+      arguments: approval.arguments,
+      expires_at: approval.expires_at,
+    });
+    const decided = await approvals.request(approval, waitLimit);
+    return decided.decision === 'approve' ? undefined : errorPayload(denialMessage(decided));
+  };
+
+  const runPlannedCall = async ({ call, position, run, refusal }: PlannedToolCall, approval?: Promise<string | undefined>): Promise<string> => {
     if (!run) return refusal ?? '';
+    const denial = await approval;
+    if (denial !== undefined) return denial;
     const { tool, nth } = run;
     running.set(position, `running ${tool.name} (tool call ${position + 1}; call ${nth} of max_calls ${tool.runtime.max_calls})`);
-    setCurrentDetails([...running.values()].join('\n'));
+    showCurrentDetails();
     try {
       const result = await runTool.executeWithOptions(toolActivityOptions(tool, position, call.function.arguments, changes), [
         { runId: input.runId, callKey: `${input.runId}:${position}`, tool, arguments: call.function.arguments },
@@ -195,7 +272,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       return describeToolFailure(tool, err);
     } finally {
       running.delete(position);
-      setCurrentDetails([...running.values()].join('\n'));
+      showCurrentDetails();
     }
   };
 
@@ -221,12 +298,18 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   /** Runs one reply's tool calls (at most `parallelToolCalls` at once) and logs their results in call order. */
   const runToolCalls = async (calls: ToolCall[]): Promise<void> => {
     const planned = calls.map(planToolCall);
+    // Every approval of the reply is asked for at once, before any call runs: reviewers see them all together.
+    const approved = planned.map((p) => {
+      const decision = requestApproval(p);
+      decision.catch(() => undefined); // a cancellation: the call that awaits it rethrows
+      return decision;
+    });
     if (!changes.parallelTools) {
-      for (const p of planned) logToolCompletion(p.call, await runPlannedCall(p));
+      for (const [i, p] of planned.entries()) logToolCompletion(p.call, await runPlannedCall(p, approved[i]));
       return;
     }
     const results = boundedInOrder(
-      planned.map((p) => () => runPlannedCall(p)),
+      planned.map((p, i) => () => runPlannedCall(p, approved[i])),
       input.parallelToolCalls ?? 1,
     );
     for (const [i, p] of planned.entries()) {
@@ -258,6 +341,11 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         };
         break;
       }
+      const overBudget = budgetExceeded(input, state, durationBudgetLeftMs()) ?? (await keyBudgetExceeded(input, state, info.workflowId));
+      if (overBudget) {
+        log.terminal = { status: 'failed', error: overBudget };
+        break;
+      }
       if (workflowInfo().continueAsNewSuggested) {
         continuing = true;
         await condition(allHandlersFinished);
@@ -280,7 +368,8 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
       );
       if (known !== undefined) state.knownToModel = state.conversation.length;
       addUsage(state, reply.usage);
-      if (!changes.tokensAtEnd) upsertTotalTokens();
+      // A key's daily budget is counted from the runs' AgentTotalTokens, so those runs keep it current.
+      if (!changes.tokensAtEnd || input.keyBudget) upsertTotalTokens();
       log.push({
         id: input.runId,
         object: 'chat.completion',
@@ -312,6 +401,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   // Let every waiting subscriber collect the terminal batch before the run closes.
   await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   if (changes.tokensAtEnd) upsertTotalTokens();
+  if (input.webhook) await notifyWebhook(input.runId, input.webhook, summary());
   // Ended as Temporal records it, so the UI and visibility queries tell failed and cancelled runs apart.
   if (cancelled) throw cancelled.error;
   const terminal = log.terminal; // every way out of the loop above sets it
@@ -320,6 +410,46 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
   }
   return terminal;
 };
+
+/** The `budget_exceeded` error of a run past max_total_tokens or max_duration_seconds; checked between steps. */
+function budgetExceeded(input: AgentRunInput, state: CarriedState, durationLeftMs: number | undefined): ErrorBody['error'] | undefined {
+  const maxTokens = input.budgets?.maxTotalTokens;
+  if (maxTokens !== undefined && state.usage.total_tokens >= maxTokens) {
+    return {
+      code: BUDGET_EXCEEDED_CODE,
+      type: 'budget_exceeded',
+      message: `the run used ${state.usage.total_tokens} tokens, reaching its max_total_tokens budget of ${maxTokens}`,
+    };
+  }
+  if (durationLeftMs !== undefined && durationLeftMs <= 0) {
+    return {
+      code: BUDGET_EXCEEDED_CODE,
+      type: 'budget_exceeded',
+      message: `the run reached its max_duration_seconds budget of ${input.budgets?.maxDurationSeconds} s`,
+    };
+  }
+  return undefined;
+}
+
+/** The `budget_exceeded` error of a run whose key's daily token budget is used up; checked between steps, not before the first. */
+async function keyBudgetExceeded(input: AgentRunInput, state: CarriedState, workflowId: string): Promise<ErrorBody['error'] | undefined> {
+  const budget = input.keyBudget;
+  if (!budget || state.modelCalls === 0) return undefined;
+  let others: number;
+  try {
+    others = await keyTokensUsed({ apiKeyId: budget.apiKeyId, day: budget.day, exceptWorkflowId: workflowId });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return undefined; // visibility unreachable: the run goes on rather than fail for the count's sake
+  }
+  const used = others + state.usage.total_tokens;
+  if (used < budget.dailyTokens) return undefined;
+  return {
+    code: BUDGET_EXCEEDED_CODE,
+    type: 'budget_exceeded',
+    message: `the API key's daily token budget of ${budget.dailyTokens} (KEY_DAILY_TOKEN_BUDGET) is used up for ${budget.day}: ${used} tokens`,
+  };
+}
 
 function toolActivityOptions(tool: ResolvedTool, position: number, args: string, changes: Changes) {
   return {
@@ -334,6 +464,39 @@ function toolActivityOptions(tool: ResolvedTool, position: number, args: string,
         : { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
     summary: `tool call ${position + 1}: ${tool.name} ${args.length > 80 ? `${args.slice(0, 77)}...` : args}`,
   } as const;
+}
+
+/** The run's outcome to its webhook; a webhook that cannot be delivered after its retries does not change the outcome. */
+async function notifyWebhook(runId: string, webhook: NonNullable<AgentRunInput['webhook']>, summary: RunSummary): Promise<void> {
+  const { runId: id, pending_approvals: _pending, decided_approvals: _decided, ...data } = summary;
+  const status = summary.status === 'running' ? 'failed' : summary.status; // every way out of the loop ends it
+  const delivery = {
+    url: webhook.url,
+    webhookId: `msg_${runId.replace(/^chatcmpl-/, '')}`,
+    payload: { type: `run.${status}` as const, timestamp: new Date().toISOString(), data: { id, ...data, status } },
+  };
+  try {
+    await CancellationScope.nonCancellable(() =>
+      deliverWebhook.executeWithOptions(
+        {
+          startToCloseTimeout: '30 seconds',
+          retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: webhook.maxAttempts },
+          summary: `webhook to ${webhook.url.replace(/^https?:\/\/([^/?#]*).*$/s, '$1')}`,
+        },
+        [delivery],
+      ),
+    );
+  } catch {
+    // Its attempts and their failures are in the run's history.
+  }
+}
+
+/** The assistant's last message, once the model was called (before that, the conversation's are the client's). */
+function lastAssistantMessage(state: CarriedState): AssistantMessage | null {
+  if (state.modelCalls === 0) return null;
+  const last = [...state.conversation].reverse().find((m) => m.role === 'assistant');
+  if (!last || last.role !== 'assistant') return null;
+  return { role: 'assistant', content: last.content ?? null, refusal: null, ...(last.tool_calls?.length ? { tool_calls: last.tool_calls } : {}) };
 }
 
 function toHistoryMessage(message: AssistantMessage): ChatMessage {

@@ -34,7 +34,7 @@ ensure_attribute() { # <name> <type>
 retry "the Temporal server at $TEMPORAL_ADDRESS is not healthy" temporal operator cluster health
 retry "cannot create namespace '$ns'" ensure_namespace
 # The same names and types as common/search-attributes.ts (the API also adds any that are missing).
-for attribute in AgentModel:Keyword AgentApiKeyId:Keyword AgentTools:KeywordList AgentTotalTokens:Int; do
+for attribute in AgentModel:Keyword AgentApiKeyId:Keyword AgentTools:KeywordList AgentTotalTokens:Int AgentAwaitingApproval:Bool; do
   retry "cannot register search attribute $attribute" ensure_attribute "${attribute%%:*}" "${attribute#*:}"
 done
 
@@ -43,7 +43,7 @@ done
 # fails with "no mapping defined for search attribute". Done means usable.
 attributes_usable() {
   temporal workflow count --namespace "$ns" \
-    --query "AgentModel = 'x' AND AgentApiKeyId = 'x' AND AgentTools = 'x' AND AgentTotalTokens = 0" >/dev/null 2>&1
+    --query "AgentModel = 'x' AND AgentApiKeyId = 'x' AND AgentTools = 'x' AND AgentTotalTokens = 0 AND AgentAwaitingApproval = true" >/dev/null 2>&1
 }
 retry "the search attributes of namespace '$ns' are registered but not usable" attributes_usable
 echo "setup-namespace: namespace '$ns' is ready, with its search attributes"

@@ -13,7 +13,7 @@ import { pipeline, type Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { isAllowedHost, type AllowEntry } from '../../common/host-list';
 import { ToolError } from '../../tool-call/tool-error';
-import { nonPublicReason } from './address-policy';
+import { nonPublicReason } from '../../common/address-policy';
 
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -105,7 +105,7 @@ async function checkedAddresses(url: URL, allowHosts: AllowEntry[], from: URL | 
 }
 
 /** A lookup that answers with the checked addresses only, whatever DNS says now. */
-function pinnedLookup(addresses: LookupAddress[]): LookupFunction {
+export function pinnedLookup(addresses: LookupAddress[]): LookupFunction {
   return ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
     if (options.all) callback(null, addresses);
     else callback(null, addresses[0]?.address, addresses[0]?.family);

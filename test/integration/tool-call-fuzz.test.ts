@@ -82,7 +82,7 @@ async function tools(): Promise<ResolvedTool[]> {
     {
       mcp: { pool: mcp, maxTtlSeconds: 120 },
       schemas: new JsonSchemas(config.toolSchemas),
-      limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 },
+      limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100, maxApprovalTimeoutSeconds: 30 * 86_400 },
     },
   );
 }

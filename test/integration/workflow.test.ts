@@ -45,6 +45,9 @@ const activities: AgentActivities = {
     toolCalls.push(input);
     return runStubTool(input);
   },
+  // No run here names a webhook (test/e2e/background.test.ts delivers real ones).
+  deliverWebhook: () => Promise.reject(new Error('no webhook is expected in these tests')),
+  keyTokensUsed: () => Promise.reject(new Error('no key budget is expected in these tests')),
 };
 
 let server: DevServer;

@@ -8,7 +8,7 @@
  * rename the previous files first (e.g. v1-tool-call.json) while runs of the
  * older code may still be in flight: every file there is replayed.
  *
- *   npx tsx test/replay/record.ts
+ *   npx tsx test/replay/record.ts [scenario ...]   (default: every scenario)
  *
  * The dev server suggests continue-as-new after a few dozen events, so one
  * scenario crosses that boundary in seconds. Failures lose their stack traces
@@ -93,6 +93,37 @@ const SCENARIOS: Record<string, Scenario> = {
     const res = await runAgent(stack, ask('bad'));
     return res.headers.get('agent-run-id')!;
   },
+  approval: async (stack) => {
+    stack.model.setHandler(scriptedAgent);
+    // Two calls of one reply wait for a reviewer together: one is approved, the other denied with a reason.
+    const tool = dynoTool('echo "hello $TOOL_ARG_WHO"');
+    const guarded = { ...tool, runtime_params: { ...tool.runtime_params, requires_approval: true, approval_timeout_seconds: 600 } };
+    const res = await post(stack, ask('CALL dyno_run_command {"who":"1"}\nCALL dyno_run_command {"who":"2"}', [guarded]));
+    const runId = res.headers.get('agent-run-id')!;
+    const reading = readStream(res);
+    const pending = async () => (await getJson(stack, `/v1/agents/runs/${runId}`)).body.pending_approvals as { tool_call_id: string }[];
+    await until(async () => (await pending()).length === 2, 'two pending approvals');
+    const [first, second] = await pending();
+    const decide = (id: string, body: unknown) =>
+      getJson(stack, `/v1/agents/runs/${runId}/approvals/${id}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    await decide(first!.tool_call_id, { decision: 'approve' });
+    await decide(second!.tool_call_id, { decision: 'deny', reason: 'not now' });
+    await reading;
+    return runId;
+  },
+  'budget-stop': async (stack) => {
+    stack.model.setHandler(scriptedAgent);
+    // The model would call the tool for ever; max_total_tokens ends the run after its first step.
+    const res = await runAgent(stack, {
+      ...ask('LOOP dyno_run_command {"who":"again"}', [dynoTool('echo "$TOOL_ARG_WHO"', 20)]),
+      max_total_tokens: 1,
+    });
+    return res.headers.get('agent-run-id')!;
+  },
   'idempotent-reattach': async (stack) => {
     stack.model.setHandler((req) => ({ ...scriptedAgent(req), delayMs: 1_500 }) as never);
     const headers = { 'Idempotency-Key': 'replay-key' };
@@ -118,7 +149,9 @@ async function main(): Promise<void> {
   const stack = await startStack({ dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': SUGGEST_CONTINUE_AS_NEW_AT } });
   try {
     fs.mkdirSync(OUT_DIR, { recursive: true });
+    const only = process.argv.slice(2);
     for (const [name, scenario] of Object.entries(SCENARIOS)) {
+      if (only.length > 0 && !only.includes(name)) continue;
       // Today's recording of a scenario replaces its last one; older ones kept under another name stay.
       for (const file of fs.readdirSync(OUT_DIR)) if (new RegExp(`^${name}(-\\d+)?\\.json$`).test(file)) fs.rmSync(path.join(OUT_DIR, file));
       const runId = await scenario(stack);

@@ -67,6 +67,21 @@ const SCENARIOS: Record<string, (executions: Event[][]) => void> = {
     assert.equal(names.at(-1), 'callModel');
     assert.equal(types(events!).at(-1), 'WORKFLOW_EXECUTION_COMPLETED');
   },
+  approval: ([events]) => {
+    // Two calls waited for a reviewer (two updates accepted); only the approved one ran.
+    const t = types(events!);
+    const decisions = events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'decideApproval');
+    assert.equal(decisions.length, 2);
+    assert.deepEqual(activities(events!), ['callModel', 'runTool', 'callModel']);
+    assert.equal(t.at(-1), 'WORKFLOW_EXECUTION_COMPLETED');
+  },
+  'budget-stop': ([events]) => {
+    // One step, then the max_total_tokens budget ended the run as failed (budget_exceeded).
+    assert.deepEqual(activities(events!), ['callModel', 'runTool']);
+    const last = events!.at(-1)!;
+    assert.equal(types([last])[0], 'WORKFLOW_EXECUTION_FAILED');
+    assert.equal(last.workflowExecutionFailedEventAttributes.failure.applicationFailureInfo.type, 'budget_exceeded');
+  },
   'idempotent-reattach': ([events]) => {
     // Its run id is the one the Idempotency-Key and the caller's key id give: the run two POSTs attached to.
     const started = events![0]!.workflowExecutionStartedEventAttributes;

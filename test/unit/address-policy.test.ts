@@ -6,7 +6,7 @@ import { workerConfig } from '../../common/config';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isAllowedHost, parseAllowEntry } from '../../common/host-list';
-import { nonPublicReason } from '../../runtimes/web/address-policy';
+import { nonPublicReason } from '../../common/address-policy';
 
 describe('nonPublicReason', () => {
   const refused: [string, string][] = [
@@ -113,7 +113,7 @@ describe('FETCH_ALLOW_HOSTS entries', () => {
   });
 
   test('match hostnames exactly (case-insensitively), and the port only when given', () => {
-    const allow = ['127.0.0.1', 'localhost:8080', 'docs.example.com:443', '[::1]'].map(parseAllowEntry);
+    const allow = ['127.0.0.1', 'localhost:8080', 'docs.example.com:443', '[::1]'].map((e) => parseAllowEntry(e));
     const allowed = (url: string) => isAllowedHost(allow, new URL(url));
     assert.equal(allowed('http://127.0.0.1:1234/x'), true);
     assert.equal(allowed('http://2130706433:1234/x'), true, 'the same address, however written');

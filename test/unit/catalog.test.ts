@@ -40,7 +40,11 @@ const noMcp: McpToolCatalog = { pool: { servers: [], server: () => undefined, re
 const parse = (tools: unknown[]) => tools.map((t) => toolObjectSchema.parse(t));
 const schemas = new JsonSchemas(apiConfig({}).toolSchemas);
 const resolve = (tools: unknown[], catalog = mcp) =>
-  resolveTools(parse(tools), { mcp: catalog, schemas, limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 } });
+  resolveTools(parse(tools), {
+    mcp: catalog,
+    schemas,
+    limits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100, maxApprovalTimeoutSeconds: 30 * 86_400 },
+  });
 
 async function refusal(tools: unknown[], catalog = mcp): Promise<string> {
   const err = await resolve(tools, catalog).then(

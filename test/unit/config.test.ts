@@ -29,7 +29,7 @@ describe('apiConfig', () => {
       adminKeys: [],
       keyIdSecret: undefined,
       quotas: { concurrentRuns: 50, requestsPerMinute: 600 },
-      toolLimits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100 },
+      toolLimits: { herokuApps: [], dynoSizes: [], maxToolCalls: 100, maxApprovalTimeoutSeconds: 30 * 86_400 },
       payloadSweepIntervalSeconds: 3600,
       maxModelCalls: 25,
       allowedModels: [],
@@ -43,6 +43,26 @@ describe('apiConfig', () => {
       parallelToolCalls: 4,
       metricsToken: undefined,
       tracing: undefined,
+      webhooks: { allowHosts: [] },
+      webhookMaxAttempts: 10,
+      keyDailyTokenBudget: undefined,
+      usageMaxDays: 366,
+    });
+  });
+
+  test('WEBHOOK_SECRET is whsec_ and the base64 of a key of 24+ bytes; WEBHOOK_ALLOW_HOSTS entries are hosts', () => {
+    const key = Buffer.alloc(32, 7);
+    assert.deepEqual(apiConfig({ WEBHOOK_SECRET: `whsec_${key.toString('base64')}`, WEBHOOK_ALLOW_HOSTS: 'hooks.internal:8443' }).webhooks, {
+      key,
+      allowHosts: [{ hostname: 'hooks.internal', port: 8443 }],
+    });
+    const refusal = 'WEBHOOK_SECRET must be whsec_ followed by the base64 of a key of at least 24 bytes';
+    for (const bad of [key.toString('base64'), 'whsec_', 'whsec_not base64!', `whsec_${Buffer.alloc(8).toString('base64')}`]) {
+      assert.throws(() => apiConfig({ WEBHOOK_SECRET: bad }), { name: 'ConfigError', message: refusal }, bad);
+    }
+    assert.throws(() => workerConfig({ WEBHOOK_ALLOW_HOSTS: 'http://x/' }), {
+      name: 'ConfigError',
+      message: "WEBHOOK_ALLOW_HOSTS entry 'http://x/' is not a host or host:port",
     });
   });
 

@@ -21,8 +21,10 @@ test('the document is OpenAPI 3.1 with every route the API serves, and the reque
     '/v1/agents/heroku',
     '/v1/agents/runs',
     '/v1/agents/runs/{id}',
+    '/v1/agents/runs/{id}/approvals/{tool_call_id}',
     '/v1/agents/runs/{id}/cancel',
     '/v1/agents/runs/{id}/stream',
+    '/v1/agents/usage',
     '/v1/mcp/servers',
     '/v1/mcp/servers/sync',
   ]);
@@ -30,7 +32,7 @@ test('the document is OpenAPI 3.1 with every route the API serves, and the reque
   assert.deepEqual(body && 'content' in body ? body.content['application/json']?.schema : undefined, { $ref: '#/components/schemas/AgentRequest' });
   const request = doc.components?.schemas?.AgentRequest as { required?: string[] };
   assert.deepEqual(request.required?.slice().sort(), ['messages', 'model']);
-  for (const name of ['ChatCompletionEvent', 'ToolCompletionEvent', 'Error', 'RunView', 'Health', 'PublicHealth'])
+  for (const name of ['ChatCompletionEvent', 'ToolCompletionEvent', 'ApprovalRequestEvent', 'Error', 'RunView', 'Health', 'PublicHealth'])
     assert.ok(doc.components?.schemas?.[name], name);
 });
 

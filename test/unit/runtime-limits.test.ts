@@ -11,7 +11,7 @@ import { ToolNotAllowedError, ToolValidationError } from '../../catalog/tool-spe
 import { apiConfig, type ToolLimits } from '../../common/config';
 import { toolObjectSchema } from '../../contract/request-schema';
 
-const limits: ToolLimits = { herokuApps: ['app-a', 'app-b'], dynoSizes: ['standard-2x'], maxToolCalls: 7 };
+const limits: ToolLimits = { herokuApps: ['app-a', 'app-b'], dynoSizes: ['standard-2x'], maxToolCalls: 7, maxApprovalTimeoutSeconds: 3600 };
 const noMcp = { pool: { servers: [], server: () => undefined, refresh: () => Promise.resolve() }, maxTtlSeconds: 120 };
 const schemas = new JsonSchemas(apiConfig({}).toolSchemas);
 const resolve = (tools: unknown[], l: ToolLimits = limits) =>
@@ -75,7 +75,35 @@ describe('runtime limits', () => {
   });
 
   test('empty allow-lists allow any app and size', async () => {
-    const open = { herokuApps: [], dynoSizes: [], maxToolCalls: 100 };
+    const open = { herokuApps: [], dynoSizes: [], maxToolCalls: 100, maxApprovalTimeoutSeconds: 3600 };
     assert.equal((await resolve([dyno({ target_app_name: 'anything', dyno_size: 'performance-l', max_calls: 100 })], open)).length, 1);
+  });
+});
+
+describe('approvals in runtime_params', () => {
+  test('requires_approval gives the tool its timeout, 86400 s unless set; other tools carry none', async () => {
+    const [plain, guarded, timed] = await resolve([
+      html({}),
+      dyno({ target_app_name: 'app-a', dyno_size: 'standard-2x', requires_approval: true }),
+      { type: 'heroku_tool', name: 'pdf_to_markdown', runtime_params: { requires_approval: true, approval_timeout_seconds: 60 } },
+    ]);
+    assert.equal(plain?.runtime.approval, undefined);
+    assert.deepEqual(guarded?.runtime.approval, { timeout_seconds: 86_400 });
+    assert.deepEqual(timed?.runtime.approval, { timeout_seconds: 60 });
+    assert.equal(
+      (await resolve([dyno({ target_app_name: 'app-a', dyno_size: 'standard-2x', requires_approval: false })]))[0]?.runtime.approval,
+      undefined,
+    );
+  });
+
+  test('approval_timeout_seconds above MAX_APPROVAL_TIMEOUT_SECONDS, or without requires_approval, is a 400 naming the field', async () => {
+    assert.deepEqual(await refusal([html({ requires_approval: true, approval_timeout_seconds: 3601 })]), {
+      kind: '400',
+      message: 'tools[0].runtime_params.approval_timeout_seconds must be at most 3600 on this server (MAX_APPROVAL_TIMEOUT_SECONDS)',
+    });
+    assert.deepEqual(await refusal([html({ approval_timeout_seconds: 60 })]), {
+      kind: '400',
+      message: 'tools[0].runtime_params.approval_timeout_seconds needs requires_approval: true',
+    });
   });
 });

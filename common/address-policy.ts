@@ -1,6 +1,7 @@
 /**
- * Which addresses the web tools may connect to (SSRF guard). Only public
- * unicast addresses pass, unless the URL's host is on FETCH_ALLOW_HOSTS
+ * Which addresses the web tools and webhooks may connect to (SSRF guard). Only
+ * public unicast addresses pass, unless the URL's host is on FETCH_ALLOW_HOSTS
+ * (WEBHOOK_ALLOW_HOSTS for webhooks)
  * (common/host-list.ts). Pure functions: no DNS, no sockets.
  */
 import { isIP } from 'node:net';

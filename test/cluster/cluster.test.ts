@@ -14,7 +14,7 @@ import { scriptedAgent } from '../doubles/model-server';
 import * as runs from '../support/runs';
 import { alive, contents, follow, holdFinalCall, ids, messageFrames, newTag, stepResult, steps } from '../support/runs';
 import { freePort } from '../../dev/dev-server';
-import { API_READY, ServiceProcess, useStack } from '../support/stack';
+import { API_READY, KEY_ID_SECRET, ServiceProcess, useStack } from '../support/stack';
 import { post, type Requester } from '../support/sse';
 import { sleep, until, within } from '../support/wait';
 
@@ -128,6 +128,7 @@ describe('an API on a namespace that lacks the search attributes', () => {
       TEMPORAL_NAMESPACE: namespace,
       PORT: String(port),
       AGENTS_API_KEYS: stack.apiKey,
+      AGENTS_KEY_ID_SECRET: KEY_ID_SECRET,
     });
     const freshApi = new ServiceProcess('api on a fresh namespace', 'api/main.ts', env, API_READY);
     await freshApi.start();

@@ -12,6 +12,8 @@
  * - Concurrent runs are counted where every process sees them: the key's
  *   running workflows in Temporal visibility, plus the runs this process is
  *   starting or started in the last few seconds (visibility lags a little).
+ *   Far from the limit a check reuses visibility's answer of the last second
+ *   and costs no round trip; a check at the limit asks afresh before it refuses.
  */
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
@@ -26,6 +28,8 @@ import { ownerClause, owns } from './ownership';
 const WINDOW_MS = 60_000;
 /** How long a run this process started counts for it, at most, before visibility must show it. */
 const VISIBILITY_LAG_MS = 5_000;
+/** How long visibility's answer serves admissions that are far from the limit (a count at the limit always asks again). */
+const VISIBLE_FOR_MS = 1_000;
 /** What a 429 for too many runs suggests: a run may end any moment. */
 const RUNS_RETRY_AFTER_SECONDS = 5;
 /** How a place reserved for a run that is being started is named among run ids. */
@@ -64,6 +68,8 @@ export class RunConcurrency {
    * started lately (by run id), with when they started (Infinity while starting).
    */
   private readonly recent = new Map<string, Map<string, number>>();
+  /** Per key: visibility's last answer to "which runs of this key are running", and when it was asked. */
+  private readonly visibleRuns = new Map<string, { at: number; ids: Promise<string[]> }>();
   /** Per key: the end of the queue of admission checks. */
   private readonly turns = new Map<string, Promise<unknown>>();
 
@@ -130,24 +136,51 @@ export class RunConcurrency {
     return turn;
   }
 
-  /** The key's runs: those visibility shows running, and this process's recent and reserved ones. */
+  /**
+   * The key's runs: those visibility shows running, and this process's recent and reserved ones.
+   * First counted cheaply (visibility's answer of the last VISIBLE_FOR_MS, recent runs assumed
+   * running): far from the limit that admits with no round trip. A count at the limit is made
+   * again exactly (a fresh visibility answer, each recent run asked) before it refuses.
+   */
   private async running(caller: Caller, mine: Map<string, number>): Promise<number> {
-    const owner: Caller = { keyId: caller.keyId, admin: false };
-    const clauses = [`WorkflowType = '${AGENT_RUN_WORKFLOW}'`, `ExecutionStatus = 'Running'`];
-    const byAttribute = ownerClause(owner, await this.searchAttributes().catch(() => false));
-    if (byAttribute) clauses.push(byAttribute);
-    const ids = new Set<string>();
-    for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: this.limit + 1 })) {
-      if (owns(owner, info)) ids.add(runIdForWorkflow(info.workflowId));
-      if (ids.size >= this.limit) break;
-    }
-    // Runs this process started lately may not be in visibility yet: ask Temporal itself about those.
+    const rough = await this.count(caller, mine, false);
+    return rough < this.limit ? rough : this.count(caller, mine, true);
+  }
+
+  private async count(caller: Caller, mine: Map<string, number>, exact: boolean): Promise<number> {
+    const ids = new Set(await this.visible(caller.keyId, exact));
     const now = Date.now();
     for (const [id, at] of mine) {
       if (now - at > VISIBILITY_LAG_MS) mine.delete(id);
-      else if (at === Infinity || (!ids.has(id) && (await this.isRunning(id)))) ids.add(id);
+      else if (at === Infinity || ids.has(id)) ids.add(id);
+      // Started lately: visibility may not show it yet, or it may have ended already.
+      else if (!exact || (await this.isRunning(id))) ids.add(id);
     }
     return ids.size;
+  }
+
+  /** The key's running runs as visibility lists them (up to the limit): a fresh answer, or one of the last VISIBLE_FOR_MS. */
+  private visible(keyId: string, fresh: boolean): Promise<string[]> {
+    const cached = this.visibleRuns.get(keyId);
+    if (!fresh && cached && Date.now() - cached.at < VISIBLE_FOR_MS) return cached.ids;
+    const ids = this.listRunning(keyId);
+    this.visibleRuns.set(keyId, { at: Date.now(), ids });
+    // A failed answer is not kept: the next check asks again.
+    ids.catch(() => this.visibleRuns.get(keyId)?.ids === ids && this.visibleRuns.delete(keyId));
+    return ids;
+  }
+
+  private async listRunning(keyId: string): Promise<string[]> {
+    const owner: Caller = { keyId, admin: false };
+    const clauses = [`WorkflowType = '${AGENT_RUN_WORKFLOW}'`, `ExecutionStatus = 'Running'`];
+    const byAttribute = ownerClause(owner, await this.searchAttributes().catch(() => false));
+    if (byAttribute) clauses.push(byAttribute);
+    const ids: string[] = [];
+    for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: this.limit + 1 })) {
+      if (owns(owner, info)) ids.push(runIdForWorkflow(info.workflowId));
+      if (ids.length >= this.limit) break;
+    }
+    return ids;
   }
 
   private isRunning(runId: string): Promise<boolean> {

@@ -101,6 +101,8 @@ async function main() {
     cluster: true,
     apis: settings.apis,
     workers: settings.workers,
+    // All runs come from one key: its quotas sit above the load (their checks still run).
+    apiEnv: { KEY_MAX_CONCURRENT_RUNS: String(settings.runs * 2), KEY_REQUESTS_PER_MINUTE: '1000000' },
     // No Heroku token: dyno_run_command runs in the local sandbox, through the shim.
     workerEnv: { HEROKU_API_KEY: '', TOOL_SANDBOX: 'bubblewrap', PATH: `${shim.binDir}${path.delimiter}${process.env.PATH}` },
   });

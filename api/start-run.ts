@@ -7,7 +7,13 @@
  * ToolValidationError the app answers with a 400.
  */
 import { createHash } from 'node:crypto';
-import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowUpdateStage, type Client } from '@temporalio/client';
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  WorkflowUpdateStage,
+  type Client,
+} from '@temporalio/client';
 import { resolveTools, type ToolCatalog } from '../catalog/resolve-tools';
 import type { ApiConfig } from '../common/config';
 import { newRunId, runIdForIdempotencyKey, workflowIdFor } from '../common/run-ids';
@@ -25,6 +31,12 @@ import { resolveWebhookTarget, WebhookTargetError } from '../common/webhook-targ
 import { ApiError, invalidRequest } from './api-error';
 import { dailyBudgetOf } from './daily-budget';
 import { POLL_TIMEOUT_MS } from './run-feeds';
+
+/**
+ * How long the start waits for a worker to accept the first stream poll (it rides on the start) before it
+ * answers without it: so a POST gets its headers within seconds even while no worker runs.
+ */
+const FIRST_POLL_ACCEPTED_WITHIN_MS = 5_000;
 
 export interface StartedRun {
   runId: string;
@@ -89,16 +101,23 @@ export async function startRun(
   });
   let firstPoll: Promise<EventBatch> | undefined;
   try {
-    const poll = await client.workflow.startUpdateWithStart(waitForEventsUpdate, {
-      args: [{ after: -1, timeoutMs: POLL_TIMEOUT_MS, feed: who.feed }],
-      startWorkflowOperation,
-      waitForStage: WorkflowUpdateStage.ACCEPTED,
-    });
+    // The poll is accepted with the run's first workflow task, so only once a worker takes it.
+    const poll = await client.connection.withDeadline(Date.now() + FIRST_POLL_ACCEPTED_WITHIN_MS, () =>
+      client.workflow.startUpdateWithStart(waitForEventsUpdate, {
+        args: [{ after: -1, timeoutMs: POLL_TIMEOUT_MS, feed: who.feed }],
+        startWorkflowOperation,
+        waitForStage: WorkflowUpdateStage.ACCEPTED,
+      }),
+    );
     firstPoll = poll.result();
     firstPoll.catch(() => undefined); // the feed reads its outcome; with a 409 below, nobody does
   } catch (err) {
     // With a key, a run that already ended cannot take the poll: attach to it all the same.
-    if (!(key && err instanceof WorkflowExecutionAlreadyStartedError)) throw cannotStart(err);
+    const attaches = key && err instanceof WorkflowExecutionAlreadyStartedError;
+    // No worker took the run's first task in time (none running, or all busy): the run has started all the same,
+    // and its stream waits for it like any client's (the feed polls with the same feed id, which releases this poll).
+    const waitsForAWorker = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && (await hasStarted(client, runId));
+    if (!attaches && !waitsForAWorker) throw cannotStart(err);
   }
   const background = request.background === true;
   if (!key) return { runId, background, firstPoll };
@@ -152,6 +171,16 @@ function summaryOf(input: Omit<AgentRunInput, 'runId'>): string {
   const lastUser = [...input.messages].reverse().find((m) => m.role === 'user');
   const prompt = (lastUser?.content ?? '').replace(/\s+/g, ' ').trim();
   return `${input.model}: ${prompt.length > 80 ? `${prompt.slice(0, 77)}...` : prompt}`;
+}
+
+function hasStarted(client: Client, runId: string): Promise<boolean> {
+  return client.workflow
+    .getHandle(workflowIdFor(runId))
+    .describe()
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 function cannotStart(err: unknown): ApiError {

@@ -202,6 +202,10 @@ describe('status', () => {
       tool_calls: { dyno_run_command: 3 },
       events: 5,
       error: null,
+      // The final assistant message, as the last chat.completion carried it; no approvals were asked for.
+      message: chats.at(-1).choices[0].message,
+      pending_approvals: [],
+      decided_approvals: [],
     });
     assert.ok(Math.abs(body.created - Date.now() / 1000) < 120);
   });

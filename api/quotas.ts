@@ -19,11 +19,12 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { NextFunction, Request, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { runIdForIdempotencyKey, runIdForWorkflow, workflowIdFor } from '../common/run-ids';
+import { runIdForIdempotencyKey, runIdForWorkflow } from '../common/run-ids';
 import { AGENT_RUN_WORKFLOW } from '../contract/run-contract';
 import { ApiError } from './api-error';
 import { callerOf, type Caller } from './auth';
 import { ownerClause, owns } from './ownership';
+import { describeIfAny } from './runs';
 
 const WINDOW_MS = 60_000;
 /** How long a run this process started counts for it, at most, before visibility must show it. */
@@ -183,27 +184,14 @@ export class RunConcurrency {
     return ids;
   }
 
-  private isRunning(runId: string): Promise<boolean> {
-    return this.client.workflow
-      .getHandle(workflowIdFor(runId))
-      .describe()
-      .then(
-        (d) => d.status.name === 'RUNNING',
-        () => false,
-      );
+  private async isRunning(runId: string): Promise<boolean> {
+    return (await describeIfAny(this.client, runId))?.status.name === 'RUNNING';
   }
 
   private async attaches(caller: Caller, idempotencyKey: string | undefined): Promise<boolean> {
     const key = idempotencyKey?.trim();
     if (!key) return false;
-    const runId = runIdForIdempotencyKey(caller.keyId, key);
-    return this.client.workflow
-      .getHandle(workflowIdFor(runId))
-      .describe()
-      .then(
-        () => true,
-        () => false,
-      );
+    return (await describeIfAny(this.client, runIdForIdempotencyKey(caller.keyId, key))) !== undefined;
   }
 
   private recentOf(keyId: string): Map<string, number> {

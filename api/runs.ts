@@ -32,20 +32,24 @@ const MAX_LIST_SCAN = 1000;
 
 export type RunView = Omit<RunSummary, 'runId'> & { id: string; workflow_id: string };
 
+/** Temporal's description of a run, whoever started it; undefined when there is no such run (other errors are thrown). */
+export function describeIfAny(client: Client, runId: string): Promise<WorkflowExecutionDescription | undefined> {
+  return client.workflow
+    .getHandle(workflowIdFor(runId))
+    .describe()
+    .catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    });
+}
+
 /**
  * Temporal's description of a run the caller may see; 404 when there is no
  * such run, and the very same 404 when another key started it.
  */
 export async function describe(client: Client, caller: Caller, runId: string): Promise<WorkflowExecutionDescription> {
-  const notFound = () => new ApiError(404, 'not_found_error', `no run with id '${runId}'`);
-  let description: WorkflowExecutionDescription;
-  try {
-    description = await client.workflow.getHandle(workflowIdFor(runId)).describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw notFound();
-    throw err;
-  }
-  if (!owns(caller, description)) throw notFound();
+  const description = await describeIfAny(client, runId);
+  if (!description || !owns(caller, description)) throw new ApiError(404, 'not_found_error', `no run with id '${runId}'`);
   return description;
 }
 

@@ -29,6 +29,7 @@ import {
 import { AGENT_API_KEY_ID, AGENT_MODEL, AGENT_TOOLS, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
 import { resolveWebhookTarget, WebhookTargetError } from '../common/webhook-target';
 import { ApiError, invalidRequest } from './api-error';
+import { describeIfAny } from './runs';
 import { dailyBudgetOf } from './daily-budget';
 import { POLL_TIMEOUT_MS } from './run-feeds';
 
@@ -116,7 +117,7 @@ export async function startRun(
     const attaches = key && err instanceof WorkflowExecutionAlreadyStartedError;
     // No worker took the run's first task in time (none running, or all busy): the run has started all the same,
     // and its stream waits for it like any client's (the feed polls with the same feed id, which releases this poll).
-    const waitsForAWorker = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && (await hasStarted(client, runId));
+    const waitsForAWorker = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && (await describeIfAny(client, runId)) !== undefined;
     if (!attaches && !waitsForAWorker) throw cannotStart(err);
   }
   const background = request.background === true;
@@ -171,16 +172,6 @@ function summaryOf(input: Omit<AgentRunInput, 'runId'>): string {
   const lastUser = [...input.messages].reverse().find((m) => m.role === 'user');
   const prompt = (lastUser?.content ?? '').replace(/\s+/g, ' ').trim();
   return `${input.model}: ${prompt.length > 80 ? `${prompt.slice(0, 77)}...` : prompt}`;
-}
-
-function hasStarted(client: Client, runId: string): Promise<boolean> {
-  return client.workflow
-    .getHandle(workflowIdFor(runId))
-    .describe()
-    .then(
-      () => true,
-      () => false,
-    );
 }
 
 function cannotStart(err: unknown): ApiError {

@@ -42,6 +42,11 @@ import { ensureSearchAttributes, SearchAttributeError } from '../common/search-a
  * - one task-queue partition: with the default four, a task and the poller
  *   waiting for it may sit in different partitions and meet only after a
  *   (rate-limited) forward to the root partition;
+ * - the history service reads each new task (a workflow task after an
+ *   activity completed, an activity after a workflow task) from its transfer
+ *   queue at up to 1000 reads a second instead of 20: at 20 every workflow
+ *   task of a step waited 20-35 ms in that queue before it was dispatched
+ *   (floor first event 100 -> 48 ms; the reads happen only when tasks arrive);
  * - no forced search-attribute cache refresh: the CLI's dev server re-reads
  *   the cluster metadata on every search-attribute read unless told otherwise.
  *   Safe once ours are registered (startDevServer restarts the server once
@@ -51,6 +56,7 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, unknown>> = {
   'system.enableActivityEagerExecution': true,
   'matching.numTaskqueueReadPartitions': 1,
   'matching.numTaskqueueWritePartitions': 1,
+  'history.transferProcessorMaxPollRPS': 1000,
   'system.forceSearchAttributesCacheRefreshOnRead': false,
   // Our streams long-poll the run with an Update that waits up to 20 s (api/run-feeds.ts). The
   // server logs every call slower than this threshold as a warning, and it counts such an Update

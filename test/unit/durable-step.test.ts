@@ -29,6 +29,7 @@ describe('Temporal server settings', () => {
       'system.enableActivityEagerExecution': true,
       'matching.numTaskqueueReadPartitions': 1,
       'matching.numTaskqueueWritePartitions': 1,
+      'history.transferProcessorMaxPollRPS': 1000,
       'system.forceSearchAttributesCacheRefreshOnRead': false,
       'rpc.slowRequestLoggingThreshold': '1m',
     });

@@ -51,8 +51,12 @@ async function conversation(input: ModelCallInput, cache: ConversationCache): Pr
   if (!run) throw ApplicationFailure.nonRetryable('a model call given a conversation by reference must run for a workflow');
   const { workflowId, runId } = run;
   const execution = `${workflowId}/${runId}`;
+  // The first call of an execution knows nothing earlier: no cache, no query.
   const earlier =
-    cache.prefix(execution, input.known) ?? (await ctx.client.workflow.getHandle(workflowId, runId).query(conversationQuery, { upTo: input.known }));
+    input.known === 0
+      ? []
+      : (cache.prefix(execution, input.known) ??
+        (await ctx.client.workflow.getHandle(workflowId, runId).query(conversationQuery, { upTo: input.known })));
   if (earlier.length !== input.known) {
     throw ApplicationFailure.create({ message: `the run holds ${earlier.length} messages where the model call expected ${input.known}` });
   }

@@ -14,6 +14,7 @@ import { ReadOnlyDatabases } from '../runtimes/postgres/session';
 import { postWebhook } from '../runtimes/web/webhook-post';
 import { checkModelApi } from './startup-checks';
 import { toolCallLogAttributes } from './tool-call-log';
+import { buildWorkflowBundle } from './workflow-bundle';
 import { metricsActivityInterceptor, serveMetrics } from './metrics';
 
 /** How long running activities get to finish after SIGTERM before they are cancelled. */
@@ -52,7 +53,6 @@ export interface AgentWorker {
 export async function createAgentWorker(temporal: TemporalConfig, config: WorkerConfig, log: Log): Promise<AgentWorker> {
   // Logs what the sandbox lacks (or that it is turned off); its calls then say so too.
   const sandbox = await LocalSandbox.open(config.sandbox, log);
-  // Before the workflow bundle is built: that blocks the event loop for seconds, and the answer would wait.
   await checkModelApi(config.inference, log);
   const mcp = McpPool.fromFile(config.mcpServersFile, log);
   // Connected early to surface problems in the log; calls do not wait for it (they connect on demand).
@@ -86,7 +86,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     ...common,
     ...workerTuning(config.modelCallSlots),
     taskQueue: TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    workflowBundle: await buildWorkflowBundle(require.resolve('../workflows')),
   });
   const tools = await Worker.create({ ...common, ...workerTuning(config.toolCallSlots), taskQueue: TOOL_TASK_QUEUE });
   const metricsServer = config.metricsPort === undefined ? undefined : await serveMetrics(config.metricsPort, config.metricsToken);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { reply, scriptedAgent, type ModelHandler } from '../test/doubles/model-server';
 import { readStream, type Frame } from '../test/support/sse';
+import { ProcessSampler } from './process-stats';
 import { rssBytes, type System } from './systems';
 
 export const REQUEST_TIMEOUT_MS = 60_000;
@@ -256,16 +257,35 @@ export interface BurstFigures {
   firstEvent: Stat;
   run: Stat;
   lost: number;
+  /** CPU time each process spent per run during the burst, in ms (`bench`: this process, the clients and the doubles). */
+  cpuMsPerRun: Record<string, number>;
+  /** Share of the machine's CPU (all cores) busy during the burst. */
+  machineBusy: number;
+}
+
+/** Runs `start` while sampling the CPU time of `pids` (and of this process, as `bench`): figures per run of `count`. */
+export async function withCpuPerRun<T>(
+  pids: Record<string, number | undefined>,
+  count: number,
+  start: () => Promise<T>,
+): Promise<{ result: T; cpuMsPerRun: Record<string, number>; machineBusy: number }> {
+  const watched = Object.entries({ ...pids, bench: process.pid }).map(([name, pid]) => ({ name, pid: () => pid }));
+  const sampler = new ProcessSampler(watched, 1000);
+  sampler.start();
+  const result = await start();
+  sampler.stop();
+  const cpuMsPerRun = Object.fromEntries(sampler.report().map((f) => [f.name, (f.cpuSeconds * 1000) / count]));
+  return { result, cpuMsPerRun, machineBusy: sampler.machineBusy() };
 }
 
 /** `count` runs started at once; the model takes `delayMs` to ask for the tool, then answers at once. */
 export async function burst(system: System, count: number, delayMs: number): Promise<BurstFigures> {
   system.model.setHandler(slowFirstAnswer(delayMs));
-  const runs = await Promise.all(
-    Array.from({ length: count }, () => timedRun(system, request('CALL dyno_run_command {}', [dynoTool(1)])).catch(() => undefined)),
+  const { result: runs, ...cpu } = await withCpuPerRun({ ...system.pids, temporal: system.temporalPid }, count, () =>
+    Promise.all(Array.from({ length: count }, () => timedRun(system, request('CALL dyno_run_command {}', [dynoTool(1)])).catch(() => undefined))),
   );
   const ok = runs.filter(
     (run): run is TimedRun => completed(run) && run.frames.some((f) => f.content === "Done: Tool 'dyno_run_command' returned result: ok"),
   );
-  return { runs: count, firstEvent: stat(ok.map(firstEventMs)), run: stat(ok.map((r) => r.totalMs)), lost: count - ok.length };
+  return { runs: count, firstEvent: stat(ok.map(firstEventMs)), run: stat(ok.map((r) => r.totalMs)), lost: count - ok.length, ...cpu };
 }

@@ -16,6 +16,7 @@ import { workerConfig } from '../common/config';
 import { startDevServer } from '../dev/dev-server';
 import { workerTuning } from '../worker/worker';
 import { locateTemporalCli } from '../dev/temporal-cli';
+import { engineFloorBurst, engineFloorOpenRuns } from './engine-floor/capacity';
 import { engineFloorLatency } from './engine-floor/latency';
 import { goBuilds, type GoFigures } from './go-builds';
 import { growth, type GrowthFigures } from './growth';
@@ -34,6 +35,7 @@ const ROWS = {
   burst: `${SIZES.burstRuns} runs at once, model answering after ${SIZES.burstModelDelayMs / 1000} s, one tool call each (in-memory, separate)`,
   go: 'code_exec_go in the local sandbox: the first call (builds the Go cache if the machine has none), then warm calls (in-memory, separate)',
   rss: `RSS of the API and the worker at ${SIZES.rssOpenRuns.join(' and ')} open runs, model answering after ${SIZES.rssModelDelayMs / 1000} s`,
+  'floor-load': 'engine floor under the burst and the open runs of the burst and rss rows (its own in-memory server and worker)',
 } as const;
 type Row = keyof typeof ROWS;
 
@@ -60,6 +62,8 @@ interface Results {
   growth?: GrowthFigures | 'failed';
   burst?: BurstFigures;
   rss?: OpenRunsFigures[];
+  floorBurst?: BurstFigures;
+  floorRss?: OpenRunsFigures[];
   go?: GoFigures;
 }
 
@@ -115,6 +119,21 @@ async function measure(rows: Row[], progress: (msg: string) => void): Promise<Re
       async () => await startDevServer({ cliPath: await locateTemporalCli() }),
       // The worker settings of ours (model-call slots; the floor's no-op activity stands for the model call).
       (server) => engineFloorLatency(server.address, workerTuning(workerConfig().modelCallSlots)),
+    );
+  }
+  if (rows.includes('floor-load')) {
+    const workerOptions = workerTuning(workerConfig().modelCallSlots);
+    await withSystem(
+      async () => await startDevServer({ cliPath: await locateTemporalCli() }),
+      async (server) => {
+        progress('engine floor, burst');
+        results.floorBurst = await engineFloorBurst(server.address, workerOptions, server.process.pid, SIZES.burstRuns, SIZES.burstModelDelayMs);
+        results.floorRss = [];
+        for (const count of SIZES.rssOpenRuns) {
+          progress(`engine floor, rss at ${count} open runs`);
+          results.floorRss.push(await engineFloorOpenRuns(server.address, workerOptions, count, SIZES.rssModelDelayMs));
+        }
+      },
     );
   }
   for (const row of rows) {
@@ -216,15 +235,27 @@ function print(results: Results): void {
       ],
     );
   }
-  if (results.burst) {
-    const b = results.burst;
-    table(`Burst: ${b.runs} runs at once (p50 / p95)`, ['first event', 'run', 'lost'], [[pair(b.firstEvent), pair(b.run), String(b.lost)]]);
-  }
-  if (results.rss) {
+  const bursts = Object.entries({ ours: results.burst, floor: results.floorBurst }).filter(([, b]) => b !== undefined) as [string, BurstFigures][];
+  if (bursts.length) {
+    const cpu = (b: BurstFigures) =>
+      Object.entries(b.cpuMsPerRun)
+        .map(([name, msPerRun]) => `${name} ${msPerRun.toFixed(0)}`)
+        .join(', ');
     table(
-      'Memory: peak RSS while the runs are open',
-      ['open runs', ...Object.keys(results.rss[0]?.peakRss ?? {}), 'all open after', 'lost'],
-      results.rss.map((r) => [String(r.openRuns), ...Object.values(r.peakRss).map(mb), ms(r.allOpenMs), String(r.lost)]),
+      `Burst: ${SIZES.burstRuns} runs at once (p50 / p95); CPU ms per run by process, and how busy the machine's cores were`,
+      ['row', 'first event', 'run', 'lost', 'CPU ms per run', 'cores busy'],
+      bursts.map(([row, b]) => [row, pair(b.firstEvent), pair(b.run), String(b.lost), cpu(b), `${(b.machineBusy * 100).toFixed(0)}%`]),
+    );
+  }
+  const rss = [...(results.rss ?? []).map((r) => ['ours', r] as const), ...(results.floorRss ?? []).map((r) => ['floor', r] as const)];
+  if (rss.length) {
+    table(
+      'Memory: peak RSS while the runs are open (the floor has no API)',
+      ['row', 'open runs', 'api', 'worker', 'all open after', 'lost'],
+      rss.map(([row, r]) => {
+        const peak = (role: string) => (r.peakRss[role] === undefined ? '' : mb(r.peakRss[role]));
+        return [row, String(r.openRuns), peak('api'), peak('worker') || peak('service'), ms(r.allOpenMs), String(r.lost)];
+      }),
     );
   }
   if (results.go) {

@@ -29,6 +29,8 @@ export interface System {
   pids: Record<string, number>;
   /** The Temporal server the system uses, when there is one the bench started. */
   temporal?: Pick<DevServer, 'address' | 'stop'>;
+  /** The Temporal server's process id, when it runs as a process of its own. */
+  temporalPid?: number;
   /** Where payloads over 256 KiB are kept (PAYLOAD_STORE_DIR). */
   payloadDir?: string;
   stop(): Promise<void>;
@@ -68,6 +70,7 @@ export async function startOurs(server: ServerMode, shape: Shape, env: NodeJS.Pr
       model: stack.model,
       pids: { api: pidOf(stack.api), worker: pidOf(stack.worker) },
       temporal: stack.temporal,
+      temporalPid: stack.temporal.pid?.(),
       payloadDir: stack.payloadDir,
       stop: () => stack.stop(),
     };
@@ -105,6 +108,7 @@ async function startAllInOne(server: ServerMode, env: NodeJS.ProcessEnv): Promis
     model,
     pids: { service: pidOf(service) },
     temporal,
+    temporalPid: temporal?.process.pid,
     payloadDir: path.join(dir, 'payloads'),
     stop: async () => {
       await service.kill('SIGTERM');

@@ -15,8 +15,10 @@ import { engineFloor, floorPoll, type FloorBatch } from './workflow';
 const TASK_QUEUE = 'bench-engine-floor';
 
 export interface Floor {
-  /** One run of `steps` steps: when each event arrived, in ms since the start, then when the run was done. */
-  run(steps: number): Promise<{ events: number[]; doneMs: number }>;
+  /** One run of `steps` steps (the first taking `firstDelayMs`): when each event arrived, in ms since the start, then when the run was done. */
+  run(steps: number, firstDelayMs?: number): Promise<{ events: number[]; doneMs: number }>;
+  /** The worker's process id (for RSS and CPU). */
+  workerPid: number;
   stop(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export async function startFloor(address: string, workerOptions: Record<string, 
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
 
-  const run = async (steps: number) => {
+  const run = async (steps: number, firstDelayMs = 0) => {
     const t0 = performance.now();
     const events: number[] = [];
     const record = (batch: FloorBatch) => {
@@ -45,7 +47,7 @@ export async function startFloor(address: string, workerOptions: Record<string, 
     const start = new WithStartWorkflowOperation(engineFloor, {
       workflowId: `engine-floor-${randomUUID()}`,
       taskQueue: TASK_QUEUE,
-      args: [steps],
+      args: [steps, firstDelayMs],
       workflowIdConflictPolicy: 'FAIL',
     });
     let batch = await client.workflow.executeUpdateWithStart(floorPoll, { args: [-1], startWorkflowOperation: start });
@@ -67,6 +69,7 @@ export async function startFloor(address: string, workerOptions: Record<string, 
 
   return {
     run,
+    workerPid: worker.child!.pid!,
     stop: async () => {
       await connection.close();
       await worker.kill('SIGTERM');

@@ -5,6 +5,7 @@
  * tuning (JSON) in its environment; prints `floor worker: polling` when ready.
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { buildWorkflowBundle } from '../../worker/workflow-bundle';
 
 async function main() {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -12,8 +13,13 @@ async function main() {
   const worker = await Worker.create({
     connection,
     taskQueue: process.env.FLOOR_TASK_QUEUE!,
-    workflowsPath: require.resolve('./workflow'),
-    activities: { noop: async () => {} },
+    // Bundled apart, as durable-agents' worker does: webpack's memory does not stay in the worker.
+    workflowBundle: await buildWorkflowBundle(require.resolve('./workflow')),
+    activities: {
+      noop: async (delayMs = 0) => {
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      },
+    },
     ...(JSON.parse(process.env.FLOOR_WORKER_OPTIONS ?? '{}') as Record<string, unknown>),
   });
   console.log('floor worker: polling');

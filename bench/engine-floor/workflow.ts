@@ -15,9 +15,10 @@ export interface FloorBatch {
 /** Waits until there are events after `after` (an offset, -1 for none yet) or the run is done. */
 export const floorPoll = defineUpdate<FloorBatch, [number]>('floorPoll');
 
-const { noop } = proxyActivities<{ noop(): Promise<void> }>({ startToCloseTimeout: '1 minute' });
+const { noop } = proxyActivities<{ noop(delayMs?: number): Promise<void> }>({ startToCloseTimeout: '1 minute' });
 
-export async function engineFloor(steps: number): Promise<void> {
+/** `steps` no-op activities; the first takes `firstDelayMs` (a slow first model answer, as in the burst row). */
+export async function engineFloor(steps: number, firstDelayMs = 0): Promise<void> {
   let events = 0;
   let done = false;
   setHandler(floorPoll, async (after) => {
@@ -25,7 +26,7 @@ export async function engineFloor(steps: number): Promise<void> {
     return { events, done };
   });
   for (let i = 0; i < steps; i++) {
-    await noop();
+    await noop(i === 0 ? firstDelayMs : 0);
     events++;
   }
   done = true;

@@ -101,6 +101,8 @@ export interface TemporalService {
   cluster?: TemporalCluster;
   /** The server's log file (across restarts). */
   logFile: string;
+  /** The dev server's process id, now (undefined on the cluster). */
+  pid?: () => number | undefined;
   /** SIGKILLs the server and starts it again with its data; `whileDown` runs in between. */
   restart(whileDown?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
@@ -148,6 +150,7 @@ async function devServerService(dir: string, opts: StackOptions): Promise<Tempor
   return {
     address: server.address,
     logFile: serverOptions.logFile,
+    pid: () => server.process.pid,
     async restart(whileDown) {
       await server.stop('SIGKILL');
       await whileDown?.();

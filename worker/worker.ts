@@ -86,7 +86,7 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     ...common,
     ...workerTuning(config.modelCallSlots),
     taskQueue: TASK_QUEUE,
-    workflowBundle: await buildWorkflowBundle(require.resolve('../workflows')),
+    workflowBundle: await buildWorkflowBundle(require.resolve('../workflows'), log),
   });
   const tools = await Worker.create({ ...common, ...workerTuning(config.toolCallSlots), taskQueue: TOOL_TASK_QUEUE });
   const metricsServer = config.metricsPort === undefined ? undefined : await serveMetrics(config.metricsPort, config.metricsToken);

@@ -9,34 +9,33 @@
 import { spawn } from 'node:child_process';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { AppError } from '../common/errors';
+import type { Log } from '../common/log';
 
-/** The bundle of the workflows module at `workflowsPath`, from a child process running this file under the same Node options (tsx included). */
-export async function buildWorkflowBundle(workflowsPath: string): Promise<{ code: string }> {
+/**
+ * The bundle of the workflows module at `workflowsPath`, from a child process running this file under the same Node
+ * options (tsx included). The bundler's multi-line report goes to `log` as one debug line.
+ */
+export async function buildWorkflowBundle(workflowsPath: string, log?: Log): Promise<{ code: string }> {
   const child = spawn(process.execPath, [...process.execArgv, __filename, workflowsPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: Buffer[] = [];
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
   const exit = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', resolve);
   });
-  if (exit !== 0) throw new AppError(`building the workflow bundle failed (exit ${exit}): ${stderr.trim() || 'no output'}`);
+  if (exit !== 0) throw new AppError(`building the workflow bundle failed (exit ${exit}): ${stderr.trim().slice(-4000) || 'no output'}`);
+  log?.debug(`workflow bundle built:\n${stderr.trim()}`);
   return { code: Buffer.concat(stdout).toString('utf8') };
 }
 
 if (require.main === module) {
+  const report = (message: string) => void process.stderr.write(`${message}\n`);
   bundleWorkflowCode({
     workflowsPath: process.argv[2] ?? '',
-    // webpack's own report is noise here; its errors still fail the build.
-    logger: {
-      log: () => {},
-      trace: () => {},
-      debug: () => {},
-      info: () => {},
-      warn: (m) => process.stderr.write(`${m}\n`),
-      error: (m) => process.stderr.write(`${m}\n`),
-    },
+    // The report goes to stderr, the code alone to stdout.
+    logger: { log: report, trace: () => {}, debug: report, info: report, warn: report, error: report },
   }).then(
     ({ code }) => process.stdout.write(code),
     (err: Error) => {

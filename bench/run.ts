@@ -142,7 +142,7 @@ async function measure(rows: Row[], progress: (msg: string) => void): Promise<Re
     progress(row);
     results.latency[row] = await withSystem(() => startOurs(system.server, system.shape, SERVICE_ENV), latency);
   }
-  const onOurs = rows.filter((r) => ['ours', 'growth', 'burst', 'rss', 'go'].includes(r));
+  const onOurs = rows.filter((r) => ['ours', 'growth', 'burst', 'go'].includes(r));
   if (onOurs.length) {
     await withSystem(
       () => startOurs('memory', 'separate', SERVICE_ENV),
@@ -163,12 +163,18 @@ async function measure(rows: Row[], progress: (msg: string) => void): Promise<Re
           progress('go');
           results.go = await goBuilds(system);
         }
-        if (rows.includes('rss')) {
-          results.rss = [];
-          for (const count of SIZES.rssOpenRuns) {
-            progress(`rss at ${count} open runs`);
-            results.rss.push(await openRuns(system, count, SIZES.rssModelDelayMs));
-          }
+      },
+    );
+  }
+  if (rows.includes('rss')) {
+    // On fresh processes: a process keeps the memory earlier rows made it take, and RSS would show that.
+    await withSystem(
+      () => startOurs('memory', 'separate', SERVICE_ENV),
+      async (system) => {
+        results.rss = [];
+        for (const count of SIZES.rssOpenRuns) {
+          progress(`rss at ${count} open runs`);
+          results.rss.push(await openRuns(system, count, SIZES.rssModelDelayMs));
         }
       },
     );

@@ -16,7 +16,12 @@ import type { Log } from '../common/log';
  * options (tsx included). The bundler's multi-line report goes to `log` as one debug line.
  */
 export async function buildWorkflowBundle(workflowsPath: string, log?: Log): Promise<{ code: string }> {
-  const child = spawn(process.execPath, [...process.execArgv, __filename, workflowsPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The worker's module loaders (tsx's) and nothing else of its Node options (an --eval, --test or --inspect
+  // would run, test or stop the child); and none of the worker's secrets in the child's environment.
+  const nodeOptions = loaderOptions(process.execArgv);
+  const { PATH, HOME, TMPDIR } = process.env;
+  const env = Object.fromEntries(Object.entries({ PATH, HOME, TMPDIR }).filter(([, v]) => v !== undefined));
+  const child = spawn(process.execPath, [...nodeOptions, __filename, workflowsPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: Buffer[] = [];
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -28,6 +33,19 @@ export async function buildWorkflowBundle(workflowsPath: string, log?: Log): Pro
   if (exit !== 0) throw new AppError(`building the workflow bundle failed (exit ${exit}): ${stderr.trim().slice(-4000) || 'no output'}`);
   log?.debug(`workflow bundle built:\n${stderr.trim()}`);
   return { code: Buffer.concat(stdout).toString('utf8') };
+}
+
+const LOADER_FLAGS = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader']);
+
+/** The flags of `execArgv` that load modules before the script, with their values. */
+export function loaderOptions(execArgv: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    if (LOADER_FLAGS.has(arg) && i + 1 < execArgv.length) kept.push(arg, execArgv[++i]!);
+    else if (LOADER_FLAGS.has(arg.split('=')[0]!) && arg.includes('=')) kept.push(arg);
+  }
+  return kept;
 }
 
 if (require.main === module) {

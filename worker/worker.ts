@@ -69,6 +69,8 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
   });
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   const tracing = await processTracing(config.tracing);
+  // Tracing: the workflow interceptors (in the bundle), activity interceptors and the span sink (common/tracing.ts).
+  const plugins = tracing ? [tracing.plugin] : [];
   const common = {
     connection,
     namespace: temporal.namespace,
@@ -79,14 +81,13 @@ export async function createAgentWorker(temporal: TemporalConfig, config: Worker
     dataConverter: dataConverter(config.payloadStoreDir),
     shutdownGraceTime: SHUTDOWN_GRACE,
     interceptors: { activity: [toolCallLogAttributes, metricsActivityInterceptor] },
-    // Tracing: the workflow interceptors, activity interceptors and the span sink (common/tracing.ts).
-    plugins: tracing ? [tracing.plugin] : [],
+    plugins,
   };
   const worker = await Worker.create({
     ...common,
     ...workerTuning(config.modelCallSlots),
     taskQueue: TASK_QUEUE,
-    workflowBundle: await buildWorkflowBundle(require.resolve('../workflows'), log),
+    workflowBundle: await buildWorkflowBundle(require.resolve('../workflows'), { plugins, log }),
   });
   const tools = await Worker.create({ ...common, ...workerTuning(config.toolCallSlots), taskQueue: TOOL_TASK_QUEUE });
   const metricsServer = config.metricsPort === undefined ? undefined : await serveMetrics(config.metricsPort, config.metricsToken);

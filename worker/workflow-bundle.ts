@@ -3,25 +3,34 @@
  * the SDK's sandbox), built in a child process. Built inside the worker,
  * webpack's memory stayed in the worker for its whole life: measured, a
  * worker idles at 317 MB RSS after bundling itself and at 219 MB with the
- * bundle built apart. Run directly with a workflows module's path, this file
- * prints that module's bundle.
+ * bundle built apart. Run directly with the bundle's options (JSON), this file
+ * prints the bundle's code.
  */
 import { spawn } from 'node:child_process';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, type BundleOptions, type BundlerPlugin } from '@temporalio/worker';
 import { AppError } from '../common/errors';
 import type { Log } from '../common/log';
 
+/** What the child bundles with: the workflows module and the interceptor modules plugins add to the bundle. */
+type ChildBundleOptions = Pick<BundleOptions, 'workflowsPath' | 'workflowInterceptorModules'>;
+
 /**
- * The bundle of the workflows module at `workflowsPath`, from a child process running this file under the same Node
- * options (tsx included). The bundler's multi-line report goes to `log` as one debug line.
+ * The bundle of the workflows module at `workflowsPath`, with what `plugins` add to it (tracing's workflow
+ * interceptors: with a bundle built apart, the worker no longer adds them), from a child process running this file
+ * under the worker's module loaders (tsx). The bundler's multi-line report goes to `log` as one debug line.
  */
-export async function buildWorkflowBundle(workflowsPath: string, log?: Log): Promise<{ code: string }> {
+export async function buildWorkflowBundle(
+  workflowsPath: string,
+  { plugins = [], log }: { plugins?: BundlerPlugin[]; log?: Log } = {},
+): Promise<{ code: string }> {
+  const configured = plugins.reduce<BundleOptions>((options, plugin) => plugin.configureBundler?.(options) ?? options, { workflowsPath });
+  const options: ChildBundleOptions = { workflowsPath: configured.workflowsPath, workflowInterceptorModules: configured.workflowInterceptorModules };
   // The worker's module loaders (tsx's) and nothing else of its Node options (an --eval, --test or --inspect
   // would run, test or stop the child); and none of the worker's secrets in the child's environment.
   const nodeOptions = loaderOptions(process.execArgv);
   const { PATH, HOME, TMPDIR } = process.env;
   const env = Object.fromEntries(Object.entries({ PATH, HOME, TMPDIR }).filter(([, v]) => v !== undefined));
-  const child = spawn(process.execPath, [...nodeOptions, __filename, workflowsPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeOptions, __filename, JSON.stringify(options)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: Buffer[] = [];
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -51,7 +60,7 @@ export function loaderOptions(execArgv: string[]): string[] {
 if (require.main === module) {
   const report = (message: string) => void process.stderr.write(`${message}\n`);
   bundleWorkflowCode({
-    workflowsPath: process.argv[2] ?? '',
+    ...(JSON.parse(process.argv[2] ?? '{}') as ChildBundleOptions),
     // The report goes to stderr, the code alone to stdout.
     logger: { log: report, trace: () => {}, debug: report, info: report, warn: report, error: report },
   }).then(

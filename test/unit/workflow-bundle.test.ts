@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
+import { Resource } from '@opentelemetry/resources';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OpenTelemetryPlugin } from '@temporalio/interceptors-opentelemetry';
 import { buildWorkflowBundle, loaderOptions } from '../../worker/workflow-bundle';
 
 describe('the workflow bundle', () => {
@@ -16,10 +19,13 @@ describe('the workflow bundle', () => {
     );
   });
 
-  test("is the workflows' code", async () => {
-    const { code } = await buildWorkflowBundle(require.resolve('../../workflows'));
-    assert.match(code, /agentRun/);
-    assert.match(code, /__TEMPORAL__/);
+  test("carries the workflow interceptors of the worker's plugins (tracing's)", async () => {
+    const plugin = new OpenTelemetryPlugin({ resource: new Resource({}), spanProcessor: new SimpleSpanProcessor(new InMemorySpanExporter()) });
+    const traced = await buildWorkflowBundle(require.resolve('../../workflows'), { plugins: [plugin] });
+    const plain = await buildWorkflowBundle(require.resolve('../../workflows'));
+    const interceptors = /@temporalio\/interceptors-opentelemetry\/lib\/workflow-interceptors\.js/;
+    assert.match(traced.code, interceptors);
+    assert.doesNotMatch(plain.code, interceptors);
   });
 
   test('that cannot be built fails with what the bundler said', async () => {

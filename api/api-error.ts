@@ -24,6 +24,16 @@ export class ApiError extends AppError {
 
 export const invalidRequest = (message: string, options?: { cause?: unknown }) => new ApiError(400, 'invalid_request_error', message, options);
 
+/** A 429 of a per-key quota; `headers` say when to try again (Retry-After, X-RateLimit-*). */
+export const rateLimited = (message: string, headers: Record<string, string> = {}) => new ApiError(429, 'rate_limit_error', message, { headers });
+
+/** A 503 for what needs search attributes this namespace does not have registered. */
+export function searchAttributesMissing(what: string, attributes: readonly { name: string }[]): ApiError {
+  const names = attributes.map((a) => a.name);
+  const listed = names.length === 1 ? `the search attribute ${names[0]}, which is` : `the search attributes ${names.join(' and ')}, which are`;
+  return new ApiError(503, 'server_error', `${what} needs ${listed} not registered on this namespace`);
+}
+
 /** gRPC codes by which Temporal's client says the service could not be reached (14, UNAVAILABLE) or did not answer in time (4, DEADLINE_EXCEEDED). */
 const UNAVAILABLE = new Set<number>([14, 4]);
 

@@ -7,36 +7,29 @@
  */
 import type { Client } from '@temporalio/client';
 import type { ApiConfig } from '../common/config';
-import { dayStartMs, keyTokensOfDay, utcDay } from '../common/token-usage';
+import { DAY_MS, dayStartMs, keyTokensOfDay, utcDay } from '../common/token-usage';
+import { AGENT_API_KEY_ID, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
 import type { KeyBudget } from '../contract/run-contract';
-import { ApiError } from './api-error';
+import { rateLimited, searchAttributesMissing } from './api-error';
 
 export async function dailyBudgetOf(client: Client, config: ApiConfig, apiKeyId: string, searchAttributes: boolean): Promise<KeyBudget | undefined> {
   const dailyTokens = config.keyDailyTokenBudget;
   if (dailyTokens === undefined) return undefined;
   if (!searchAttributes) {
-    throw new ApiError(
-      503,
-      'server_error',
-      'KEY_DAILY_TOKEN_BUDGET needs the search attributes AgentApiKeyId and AgentTotalTokens, which are not registered on this namespace',
-    );
+    throw searchAttributesMissing('KEY_DAILY_TOKEN_BUDGET', [AGENT_API_KEY_ID, AGENT_TOTAL_TOKENS]);
   }
   const now = Date.now();
   const day = utcDay(now);
   const used = await keyTokensOfDay(client, apiKeyId, day);
   if (used >= dailyTokens) {
-    const renewsMs = dayStartMs(day) + 86_400_000;
-    throw new ApiError(
-      429,
-      'rate_limit_error',
+    const renewsMs = dayStartMs(day) + DAY_MS;
+    throw rateLimited(
       `this key's daily token budget of ${dailyTokens} (KEY_DAILY_TOKEN_BUDGET) is used up for ${day} (${used} tokens); it renews at ${new Date(renewsMs).toISOString()}`,
       {
-        headers: {
-          'Retry-After': String(Math.ceil((renewsMs - now) / 1000)),
-          'X-RateLimit-Limit': String(dailyTokens),
-          'X-RateLimit-Remaining': '0',
-          'X-RateLimit-Reset': String(renewsMs / 1000),
-        },
+        'Retry-After': String(Math.ceil((renewsMs - now) / 1000)),
+        'X-RateLimit-Limit': String(dailyTokens),
+        'X-RateLimit-Remaining': '0',
+        'X-RateLimit-Reset': String(renewsMs / 1000),
       },
     );
   }

@@ -21,7 +21,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { runIdForIdempotencyKey, runIdForWorkflow } from '../common/run-ids';
 import { AGENT_RUN_WORKFLOW } from '../contract/run-contract';
-import { ApiError } from './api-error';
+import { rateLimited } from './api-error';
 import { callerOf, type Caller } from './auth';
 import { ownerClause, owns } from './ownership';
 import { describeIfAny } from './runs';
@@ -35,8 +35,6 @@ const VISIBLE_FOR_MS = 1_000;
 const RUNS_RETRY_AFTER_SECONDS = 5;
 /** How a place reserved for a run that is being started is named among run ids. */
 const RESERVED = 'reserved:';
-
-const rateLimited = (message: string, headers: Record<string, string>) => new ApiError(429, 'rate_limit_error', message, { headers });
 
 /** KEY_REQUESTS_PER_MINUTE, shared out among `processes()` API processes. Runs after authentication. */
 export function requestRate(perMinute: number, processes: () => number) {
@@ -55,7 +53,6 @@ export function requestRate(perMinute: number, processes: () => number) {
       next(
         rateLimited(
           `too many requests: this key may make ${perMinute} requests per minute${spread}; retry after ${res.get('Retry-After')} s, or raise KEY_REQUESTS_PER_MINUTE`,
-          {},
         ),
       );
     },

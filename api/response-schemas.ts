@@ -52,13 +52,18 @@ const assistantMessage = z
   })
   .strict();
 
+/** The fields every event of a run starts with; `object` says which event it is. */
+const eventHead = <Kind extends string>(object: Kind) => ({
+  id: z.string().meta({ description: 'the run id, the same on every event of a run' }),
+  object: z.literal(object),
+  created: z.number().int().meta({ description: 'Unix time, seconds' }),
+  system_fingerprint: z.string(),
+});
+
 export const chatCompletionEvent = z
   .object({
-    id: z.string().meta({ description: 'the run id, the same on every event of a run' }),
-    object: z.literal('chat.completion'),
-    created: z.number().int().meta({ description: 'Unix time, seconds' }),
+    ...eventHead('chat.completion'),
     model: z.string(),
-    system_fingerprint: z.string(),
     choices: z.tuple([
       z.object({ index: z.literal(0), message: assistantMessage, finish_reason: z.enum(['stop', 'length', 'tool_calls']) }).strict(),
     ]),
@@ -69,10 +74,7 @@ export const chatCompletionEvent = z
 
 export const toolCompletionEvent = z
   .object({
-    id: z.string(),
-    object: z.literal('tool.completion'),
-    created: z.number().int(),
-    system_fingerprint: z.string(),
+    ...eventHead('tool.completion'),
     choices: z.tuple([
       z
         .object({
@@ -97,10 +99,7 @@ export const toolCompletionEvent = z
 
 export const approvalRequestEvent = z
   .object({
-    id: z.string(),
-    object: z.literal('approval.request'),
-    created: z.number().int(),
-    system_fingerprint: z.string(),
+    ...eventHead('approval.request'),
     tool_call_id: z.string().meta({ description: 'the call to decide: POST /v1/agents/runs/{id}/approvals/{tool_call_id}' }),
     name: z.string().meta({ description: 'the tool' }),
     arguments: z.string().meta({ description: 'JSON, as the model wrote it' }),

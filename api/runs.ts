@@ -1,8 +1,8 @@
 /** Status, list and cancel of runs (docs/api.md#part-b-durable-run-extensions), read from Temporal. */
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
-import { ApiError, invalidRequest } from './api-error';
-import { summaryQuery, type RunStatus, type RunSummary } from '../contract/run-contract';
+import { ApiError, invalidRequest, searchAttributesMissing } from './api-error';
+import { AGENT_RUN_WORKFLOW, summaryQuery, type RunStatus, type RunSummary } from '../contract/run-contract';
 import { runIdForWorkflow, workflowIdFor } from '../common/run-ids';
 import type { Caller } from './auth';
 import { ownerClause, owns } from './ownership';
@@ -117,14 +117,10 @@ export async function listRuns(
   const parsed = listRunsQuerySchema.safeParse(query);
   if (!parsed.success) throw invalidRequest(parsed.error.issues[0]?.message ?? 'the query is invalid');
   const { limit, status } = parsed.data;
-  const filters = [`WorkflowType = 'agentRun'`];
+  const filters = [`WorkflowType = '${AGENT_RUN_WORKFLOW}'`];
   if (status === AWAITING_APPROVAL) {
     if (!searchAttributes) {
-      throw new ApiError(
-        503,
-        'server_error',
-        `status=${AWAITING_APPROVAL} needs the search attribute ${AGENT_AWAITING_APPROVAL.name}, which is not registered on this namespace`,
-      );
+      throw searchAttributesMissing(`status=${AWAITING_APPROVAL}`, [AGENT_AWAITING_APPROVAL]);
     }
     filters.push(`ExecutionStatus = 'Running' AND ${AGENT_AWAITING_APPROVAL.name} = true`);
   } else if (status) {

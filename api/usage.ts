@@ -6,8 +6,9 @@
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { ApiConfig } from '../common/config';
-import { dayStartMs, tokenUsage, utcDay, type DayUsage } from '../common/token-usage';
-import { ApiError, invalidRequest } from './api-error';
+import { DAY_MS, dayStartMs, tokenUsage, utcDay, type DayUsage } from '../common/token-usage';
+import { AGENT_API_KEY_ID, AGENT_TOTAL_TOKENS } from '../contract/search-attributes';
+import { invalidRequest, searchAttributesMissing } from './api-error';
 import type { Caller } from './auth';
 
 const day = (name: 'from' | 'to') => {
@@ -50,16 +51,12 @@ export async function usageOf(
   const from = parsed.data.from ?? today;
   const to = parsed.data.to ?? (from > today ? from : today);
   if (to < from) throw invalidRequest('to must not be before from');
-  const days = (dayStartMs(to) - dayStartMs(from)) / 86_400_000 + 1;
+  const days = (dayStartMs(to) - dayStartMs(from)) / DAY_MS + 1;
   if (days > config.usageMaxDays) {
     throw invalidRequest(`from..to spans ${days} days; at most ${config.usageMaxDays} (USAGE_MAX_DAYS)`);
   }
   if (!searchAttributes) {
-    throw new ApiError(
-      503,
-      'server_error',
-      'usage needs the search attributes AgentApiKeyId and AgentTotalTokens, which are not registered on this namespace',
-    );
+    throw searchAttributesMissing('usage', [AGENT_API_KEY_ID, AGENT_TOTAL_TOKENS]);
   }
   const data = await tokenUsage(client, { from, to, ...(caller.admin ? {} : { apiKeyId: caller.keyId }) });
   return { from, to, data, total_tokens: data.reduce((sum, d) => sum + d.total_tokens, 0), daily_token_budget: config.keyDailyTokenBudget ?? null };

@@ -15,7 +15,8 @@ import { AGENT_API_KEY_ID, AGENT_TOTAL_TOKENS } from '../contract/search-attribu
 export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 /** Milliseconds at which a UTC day `YYYY-MM-DD` begins. */
 export const dayStartMs = (day: string): number => Date.parse(`${day}T00:00:00.000Z`);
-const DAY_MS = 86_400_000;
+/** One UTC day in milliseconds. */
+export const DAY_MS = 86_400_000;
 
 export interface DayUsage {
   day: string;

@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { RunListItem, RunView } from '../api/runs';
 import { ConfigError } from '../common/errors';
-import type { CompletionEvent, Usage } from '../contract/wire';
+import { addUsage, type CompletionEvent, type Usage } from '../contract/wire';
 import { followRun, type FollowFrom } from './follow';
-import { addUsage, renderError, renderEvent, renderRun, renderRunList, renderUsage } from './render';
+import { renderError, renderEvent, renderRun, renderRunList, renderUsage } from './render';
 import { CliError, EXIT, json, parseJson, request, serviceFromEnv, type Service } from './service';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -86,7 +86,7 @@ async function show(service: Service, from: FollowFrom, asJson: boolean): Promis
       onRun: (runId) => note(`run ${runId} (follow it again: durable-agents tail ${runId})`),
       onEvent: (event: CompletionEvent) => {
         events++;
-        addUsage(usage, event);
+        if (event.object === 'chat.completion') addUsage(usage, event.usage);
         out(asJson ? JSON.stringify(event) : renderEvent(event));
       },
       onReconnect: (why) => note(`reconnecting: ${why}`),

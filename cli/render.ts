@@ -34,13 +34,6 @@ export function renderEvent(event: CompletionEvent): string {
 
 export const renderError = (error: ErrorBody['error']) => `error: ${error.message} (${error.type}, ${error.code})`;
 
-export function addUsage(total: Usage, event: CompletionEvent): void {
-  if (event.object !== 'chat.completion') return;
-  total.prompt_tokens += event.usage.prompt_tokens;
-  total.completion_tokens += event.usage.completion_tokens;
-  total.total_tokens += event.usage.total_tokens;
-}
-
 export const renderUsage = (usage: Usage) => `${usage.total_tokens} tokens (${usage.prompt_tokens} prompt, ${usage.completion_tokens} completion)`;
 
 const time = (seconds: number) => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');

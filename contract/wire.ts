@@ -13,6 +13,13 @@ export interface Usage {
   total_tokens: number;
 }
 
+/** Adds `add` into `total`: a run's totals (the workflow) or a stream's (the CLI). */
+export function addUsage(total: Usage, add: Usage): void {
+  total.prompt_tokens += add.prompt_tokens;
+  total.completion_tokens += add.completion_tokens;
+  total.total_tokens += add.total_tokens;
+}
+
 export interface AssistantMessage {
   role: 'assistant';
   content: string | null;

@@ -46,6 +46,7 @@ import { AGENT_AWAITING_APPROVAL, AGENT_TOTAL_TOKENS } from '../contract/search-
 import { TOOL_ACTIVITY_MARGIN_SECONDS } from '../contract/tool-defaults';
 import { errorPayload } from '../contract/tool-payload';
 import {
+  addUsage,
   BUDGET_EXCEEDED_CODE,
   RUN_CANCELLED,
   SYSTEM_FINGERPRINT,
@@ -367,7 +368,7 @@ export const agentRun: AgentRunWorkflow = async function agentRun(input) {
         ],
       );
       if (known !== undefined) state.knownToModel = state.conversation.length;
-      addUsage(state, reply.usage);
+      addUsage(state.usage, reply.usage);
       // A key's daily budget is counted from the runs' AgentTotalTokens, so those runs keep it current.
       if (!changes.tokensAtEnd || input.keyBudget) upsertTotalTokens();
       log.push({
@@ -505,12 +506,6 @@ function toHistoryMessage(message: AssistantMessage): ChatMessage {
     content: message.content,
     ...(message.tool_calls?.length ? { tool_calls: message.tool_calls } : {}),
   };
-}
-
-function addUsage(state: CarriedState, add: CarriedState['usage']): void {
-  state.usage.prompt_tokens += add.prompt_tokens;
-  state.usage.completion_tokens += add.completion_tokens;
-  state.usage.total_tokens += add.total_tokens;
 }
 
 /** The model gets a readable sentence when the tool activity itself failed. */

@@ -232,24 +232,33 @@ export interface OpenRunsFigures {
 /** `count` runs at once, each answered by the model after `delayMs`; the processes' RSS is sampled meanwhile. */
 export async function openRuns(system: System, count: number, delayMs: number): Promise<OpenRunsFigures> {
   system.model.setHandler(({ body }) => reply.text(`answered ${body.messages.length}`, { delayMs }));
-  const peakRss: Record<string, number> = Object.fromEntries(Object.keys(system.pids).map((k) => [k, 0]));
-  const sample = () => {
-    for (const [role, pid] of Object.entries(system.pids)) peakRss[role] = Math.max(peakRss[role] ?? 0, rssBytes(pid) || 0);
-  };
-  const sampler = setInterval(sample, 100);
   const t0 = performance.now();
   let open = 0;
   let allOpenMs = NaN;
-  const runs = await Promise.all(
-    Array.from({ length: count }, () =>
-      timedRun(system, request('open'), () => {
-        if (++open === count) allOpenMs = performance.now() - t0;
-      }).catch(() => undefined),
+  const { result: runs, peakRss } = await withPeakRss(system.pids, () =>
+    Promise.all(
+      Array.from({ length: count }, () =>
+        timedRun(system, request('open'), () => {
+          if (++open === count) allOpenMs = performance.now() - t0;
+        }).catch(() => undefined),
+      ),
     ),
   );
-  clearInterval(sampler);
   const ok = runs.filter(completed).length;
   return { openRuns: count, peakRss, allOpenMs, completed: ok, lost: count - ok };
+}
+
+/** Runs `work` while reading the RSS of `pids` every 100 ms: the highest of each, by name. */
+export async function withPeakRss<T>(pids: Record<string, number>, work: () => Promise<T>): Promise<{ result: T; peakRss: Record<string, number> }> {
+  const peakRss: Record<string, number> = Object.fromEntries(Object.keys(pids).map((k) => [k, 0]));
+  const sampler = setInterval(() => {
+    for (const [name, pid] of Object.entries(pids)) peakRss[name] = Math.max(peakRss[name] ?? 0, rssBytes(pid) || 0);
+  }, 100);
+  try {
+    return { result: await work(), peakRss };
+  } finally {
+    clearInterval(sampler);
+  }
 }
 
 export interface BurstFigures {

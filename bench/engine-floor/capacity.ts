@@ -5,8 +5,7 @@
  * server, one worker process, no HTTP, model, tool or API) is what no change
  * of ours can go below on the same machine.
  */
-import { stat, withCpuPerRun, type BurstFigures, type OpenRunsFigures } from '../measure';
-import { rssBytes } from '../systems';
+import { stat, withCpuPerRun, withPeakRss, type BurstFigures, type OpenRunsFigures } from '../measure';
 import { startFloor, type Floor } from './floor';
 
 async function withFloor<R>(address: string, workerOptions: Record<string, unknown>, use: (floor: Floor) => Promise<R>): Promise<R> {
@@ -44,12 +43,11 @@ export function engineFloorOpenRuns(
   delayMs: number,
 ): Promise<OpenRunsFigures> {
   return withFloor(address, workerOptions, async (floor) => {
-    let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(floor.workerPid) || 0)), 100);
-    const runs = await Promise.all(Array.from({ length: count }, () => floor.run(1, delayMs).catch(() => undefined)));
-    clearInterval(sampler);
+    const { result: runs, peakRss } = await withPeakRss({ worker: floor.workerPid }, () =>
+      Promise.all(Array.from({ length: count }, () => floor.run(1, delayMs).catch(() => undefined))),
+    );
     const completed = runs.filter((r) => r !== undefined).length;
     // The floor's client learns a run is open only with its first event: no "all open after" figure.
-    return { openRuns: count, peakRss: { worker: peak }, allOpenMs: NaN, completed, lost: count - completed };
+    return { openRuns: count, peakRss, allOpenMs: NaN, completed, lost: count - completed };
   });
 }
